@@ -1,0 +1,485 @@
+"""Drawing a person wearing a catalogue item, with ground-truth mask and keypoints.
+
+The drawing follows the recipe measured in /work/shared/FACTS.md ("mediapipe 0.10.14 on drawn
+people"): mediapipe only finds a pose on a drawn figure that has a frontal face (eyes with whites
+and pupils, brows, nose, mouth), hair and a neck, 7.5-head proportions, hands and shoes, and
+volumetric shading (Lambert light on a height field made from a distance transform). Without the
+face the landmarks come out left/right swapped, so the face is never skipped.
+
+The garment is not re-drawn: its flat canvas (``garments.build_canvas``) is warped panel by panel
+onto the body segments (torso, upper arm, forearm, pelvis, thigh, shin) with a cylindrical
+foreshortening across each segment, and the shading is multiplied on top. The photo's garment
+is therefore the stock image's garment: same fabric, same cut, same neckline.
+
+Keypoints use mediapipe's names. "left" is the PERSON's left, which is on the IMAGE's right
+for the frontal people drawn here.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from . import garments as G
+
+SS = 2  # supersampling factor for PIL-drawn masks (anti-aliased edges)
+
+SKIN_TONES = [(255, 224, 196), (241, 194, 160), (226, 176, 134), (200, 140, 98), (170, 110, 72),
+              (136, 88, 58), (104, 66, 44), (74, 48, 34)]
+HAIR_COLOURS = [(22, 18, 16), (52, 34, 22), (92, 60, 34), (150, 110, 62), (200, 168, 110),
+                (140, 62, 30), (170, 170, 170)]
+SHOE_COLOURS = [(24, 24, 26), (235, 235, 235), (90, 56, 34), (40, 40, 70), (150, 30, 30)]
+IRIS_COLOURS = [(60, 36, 20), (40, 26, 16), (70, 100, 130), (70, 90, 50)]
+
+KEYPOINT_NAMES = ("nose", "left_eye", "right_eye", "left_shoulder", "right_shoulder", "left_elbow",
+                  "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                  "right_knee", "left_ankle", "right_ankle")
+
+
+@dataclass
+class PersonLayer:
+    """A person on a transparent layer, plus what the scene needs to place things around them."""
+    rgb: np.ndarray        # float32 [S, S, 3] 0..1 (premultiplied by alpha)
+    alpha: np.ndarray      # float32 [S, S] 0..1: the ground-truth person mask (soft)
+    keypoints: dict        # name -> (x, y) in pixels
+    head: float            # head height in pixels
+    garment_luma: float    # mean luminance of the item (the scene keeps some contrast to it)
+
+
+# ------------------------------------------------------------------------------------------
+# Skeleton
+
+def _arm(rng: np.random.Generator, forbid_across: bool) -> tuple[str, float, float]:
+    """(pose name, upper-arm angle, forearm angle), degrees from straight down, + = away from body."""
+    kinds = ["relaxed", "akimbo", "out", "across"]
+    p = [0.55, 0.2, 0.15, 0.1] if not forbid_across else [0.6, 0.24, 0.16, 0.0]
+    kind = str(rng.choice(kinds, p=np.array(p) / sum(p)))
+    if kind == "relaxed":
+        up = rng.uniform(6, 22)
+        return kind, up, up + rng.uniform(-4, 18)
+    if kind == "akimbo":
+        return kind, rng.uniform(35, 50), rng.uniform(-62, -38)
+    if kind == "out":
+        up = rng.uniform(45, 85)
+        return kind, up, up + rng.uniform(-20, 35)
+    return kind, rng.uniform(10, 22), rng.uniform(-118, -96)
+
+
+def _skeleton(rng: np.random.Generator, h: float, cx: float, top: float, bw: float):
+    """Joint positions (pixels) for a frontal standing person, person's right on image left."""
+    stance = rng.uniform(0.0, 0.25)
+    sx = 0.86 * bw
+    hx = 0.5 * bw
+    j = {
+        "head_c": (0.0, 0.5), "neck": (0.0, 1.22),
+        "right_shoulder": (-sx, 1.5), "left_shoulder": (sx, 1.5),
+        "right_hip": (-hx, 3.95), "left_hip": (hx, 3.95),
+        "right_knee": (-hx - 0.02 - stance, 5.65), "left_knee": (hx + 0.02 + stance, 5.65),
+        "right_ankle": (-hx + 0.02 - 1.8 * stance, 7.12), "left_ankle": (hx - 0.02 + 1.8 * stance, 7.12),
+    }
+    kinds = {}
+    across_taken = False
+    for side, sign in (("right", -1), ("left", 1)):
+        kind, a_up, a_lo = _arm(rng, across_taken)
+        across_taken |= kind == "across"
+        kinds[side] = kind
+        shx, shy = j[f"{side}_shoulder"]
+        ex = shx + sign * math.sin(math.radians(a_up)) * 1.4
+        ey = shy + math.cos(math.radians(a_up)) * 1.4
+        wx = ex + sign * math.sin(math.radians(a_lo)) * 1.15
+        wy = ey + math.cos(math.radians(a_lo)) * 1.15
+        j[f"{side}_elbow"] = (ex, ey)
+        j[f"{side}_wrist"] = (wx, wy)
+    # Whole-body lean about the feet, then to pixels.
+    lean = math.radians(rng.uniform(-4, 4))
+    c, s = math.cos(lean), math.sin(lean)
+    out = {}
+    for k, (x, y) in j.items():
+        dy = y - 7.5
+        x2, y2 = x * c - dy * s, x * s + dy * c + 7.5
+        out[k] = (cx + x2 * h, top + y2 * h)
+    return out, kinds
+
+
+# ------------------------------------------------------------------------------------------
+# Drawing helpers
+
+class _Masks:
+    """PIL drawing at SS x resolution, returned as float masks at 1x (anti-aliased)."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def new(self):
+        img = Image.new("L", (self.size * SS, self.size * SS), 0)
+        return img, ImageDraw.Draw(img)
+
+    def done(self, img) -> np.ndarray:
+        return np.asarray(img.reduce(SS), dtype=np.float32) / 255.0
+
+    @staticmethod
+    def capsule(d, p, q, r0, r1, fill=255):
+        (x0, y0), (x1, y1) = p, q
+        dx, dy = x1 - x0, y1 - y0
+        n = math.hypot(dx, dy) or 1.0
+        nx, ny = -dy / n, dx / n
+        k = SS
+        d.polygon([((x0 + nx * r0) * k, (y0 + ny * r0) * k), ((x1 + nx * r1) * k, (y1 + ny * r1) * k),
+                   ((x1 - nx * r1) * k, (y1 - ny * r1) * k), ((x0 - nx * r0) * k, (y0 - ny * r0) * k)], fill=fill)
+        d.ellipse([(x0 - r0) * k, (y0 - r0) * k, (x0 + r0) * k, (y0 + r0) * k], fill=fill)
+        d.ellipse([(x1 - r1) * k, (y1 - r1) * k, (x1 + r1) * k, (y1 + r1) * k], fill=fill)
+
+    @staticmethod
+    def ellipse(d, cx, cy, rx, ry, fill=255):
+        k = SS
+        d.ellipse([(cx - rx) * k, (cy - ry) * k, (cx + rx) * k, (cy + ry) * k], fill=fill)
+
+    @staticmethod
+    def polygon(d, pts, fill=255):
+        d.polygon([(x * SS, y * SS) for x, y in pts], fill=fill)
+
+
+def _shading(mask: np.ndarray, light: np.ndarray, ambient: float = 0.5) -> np.ndarray:
+    """Lambert shading of the height field sqrt(1-(1-d/r)^2) made from the mask's distance transform.
+
+    FACTS: this volumetric shading is what lifted mediapipe pose detection to ~1.0 on drawings.
+    """
+    out = np.ones_like(mask)
+    m8 = (mask > 0.5).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(m8)
+    if w == 0 or h == 0:
+        return out
+    pad = 3
+    y0, x0 = max(y - pad, 0), max(x - pad, 0)
+    sl = (slice(y0, y + h + pad), slice(x0, x + w + pad))
+    m8 = m8[sl]
+    dist = cv2.distanceTransform(m8, cv2.DIST_L2, 3)
+    r = max(float(np.percentile(dist[m8 > 0], 98)), 1.0)
+    u = np.clip(dist / r, 0, 1)
+    z = np.sqrt(np.clip(1 - (1 - u) ** 2, 0, 1)) * r
+    z = cv2.GaussianBlur(z, (0, 0), max(r * 0.15, 0.8))
+    gy, gx = np.gradient(z)
+    norm = np.sqrt(gx * gx + gy * gy + 1.0)
+    lam = (-gx * light[0] - gy * light[1] + light[2]) / norm
+    out[sl] = ambient + (1.05 - ambient) * np.clip(lam, 0, 1) / max(light[2], 0.6)
+    return out
+
+
+class _Painter:
+    """Back-to-front compositing of flat or textured parts onto a transparent layer."""
+
+    def __init__(self, size: int):
+        self.rgb = np.zeros((size, size, 3), np.float32)
+        self.alpha = np.zeros((size, size), np.float32)
+
+    def paint(self, mask, colour, shade=None):
+        # Work on the mask's bounding box only: most parts cover a few % of the frame.
+        x, y, w, h = cv2.boundingRect((mask > 0.002).astype(np.uint8))
+        if w == 0 or h == 0:
+            return
+        sl = (slice(y, y + h), slice(x, x + w))
+        col = colour[sl] if isinstance(colour, np.ndarray) and colour.ndim == 3 \
+            else np.asarray(colour, np.float32)[None, None, :]
+        if shade is not None:
+            col = col * shade[sl][..., None]
+        m = mask[sl]
+        self.rgb[sl] = self.rgb[sl] * (1 - m[..., None]) + col * m[..., None]
+        self.alpha[sl] = self.alpha[sl] + m * (1 - self.alpha[sl])
+
+
+# ------------------------------------------------------------------------------------------
+# Garment warping
+
+def _seg_frame(seg: G.Segment):
+    ax, ay = seg.a
+    dx, dy = seg.b[0] - ax, seg.b[1] - ay
+    length = math.hypot(dx, dy) or 1.0
+    return ax, ay, dx / length, dy / length, length
+
+
+def _warp_part(canvas: G.Canvas, pid: int, seg_p: G.Segment, size: int, scale_hint: float,
+               t0: float = 0.0, t1: float = 1.0):
+    """Warp canvas panel ``pid`` onto the body segment ``seg_p``; returns (rgb, mask) full frame.
+
+    A photo pixel's coordinates along the segment (t) and across it (s in -1..1) are mapped to
+    the same (t, s) on the canvas panel. Across the segment, s is replaced by asin(k s)/asin(k):
+    the fabric is wrapped on a cylinder, so the pattern compresses towards the body's edges.
+    """
+    seg_c = canvas.segments[pid][0]
+    poly = np.array(seg_p.polygon(t0, t1, grow=2.0))
+    x0, y0 = np.floor(poly.min(0)).astype(int)
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, size), min(y1, size)
+    rgb = np.zeros((size, size, 3), np.float32)
+    mask = np.zeros((size, size), np.float32)
+    if x1 <= x0 or y1 <= y0:
+        return rgb, mask
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    ax, ay, dx, dy, lp = _seg_frame(seg_p)
+    nx, ny = -dy, dx
+    rx, ry = xs - ax, ys - ay
+    t = (rx * dx + ry * dy) / lp
+    tc = np.clip(t, 0, 1)
+    s = (rx * nx + ry * ny) / ((seg_p.w0 + (seg_p.w1 - seg_p.w0) * tc) / 2)
+    k = 0.93
+    s_in = np.clip(s, -1, 1)
+    s_c = np.where(np.abs(s) <= 1, np.arcsin(k * s_in) / math.asin(k), s)
+    cax, cay, cdx, cdy, lc = _seg_frame(seg_c)
+    cnx, cny = -cdy, cdx
+    wc = (seg_c.w0 + (seg_c.w1 - seg_c.w0) * tc) / 2
+    u = cax + t * lc * cdx + s_c * wc * cnx
+    v = cay + t * lc * cdy + s_c * wc * cny
+    # Sample a pre-shrunk canvas when the photo is much smaller (avoids aliasing of stripes).
+    level = 2 if scale_hint < 0.45 else 1
+    src_rgb, src_a = canvas.level(level)
+    u = (u / level).astype(np.float32)
+    v = (v / level).astype(np.float32)
+    crop_rgb = cv2.remap(src_rgb, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    crop_a = cv2.remap(src_a, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # Neighbouring panels overlap a little (no seams open at the knee or elbow); the canvas
+    # alpha carries the cut (neckline, sleeve length, armholes).
+    inside = (t >= t0 - 0.03) & (t <= t1 + 0.03)
+    rgb[y0:y1, x0:x1] = crop_rgb.astype(np.float32) / 255.0
+    mask[y0:y1, x0:x1] = crop_a.astype(np.float32) / 255.0 * inside
+    return rgb, mask
+
+
+def _garment_segments(spec: G.ItemSpec, j: dict, h: float, bw: float) -> dict[int, G.Segment]:
+    """The body-side segments matching ``garments.top_segments`` / ``bottom_segments``."""
+    P = lambda k: np.array(j[k], dtype=np.float64)  # noqa: E731
+    segs = {}
+    if spec.garment == "top":
+        sm = (P("left_shoulder") + P("right_shoulder")) / 2
+        hm = (P("left_hip") + P("right_hip")) / 2
+        sw = np.linalg.norm(P("left_shoulder") - P("right_shoulder"))
+        hw = np.linalg.norm(P("left_hip") - P("right_hip"))
+        axis = (hm - sm) / (np.linalg.norm(hm - sm) + 1e-6)
+        hem = sm + (hm - sm) * (2.75 / 2.45)
+        # The fabric starts over the top of the shoulders, not at the joints.
+        segs[G.TORSO] = G.Segment(tuple(sm - axis * 0.2 * h), tuple(hem), sw + 0.5 * h * bw, hw + 1.0 * h * bw)
+        for side, (pu, pl) in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
+            s, e, w = P(f"{side}_shoulder"), P(f"{side}_elbow"), P(f"{side}_wrist")
+            d = (e - s) / (np.linalg.norm(e - s) + 1e-6)
+            segs[pu] = G.Segment(tuple(s - d * 0.15 * h), tuple(e), 0.66 * h * bw, 0.5 * h * bw)
+            segs[pl] = G.Segment(tuple(e), tuple(e + (w - e) * 1.0), 0.5 * h * bw, 0.4 * h * bw)
+    else:
+        hm = (P("left_hip") + P("right_hip")) / 2
+        sm = (P("left_shoulder") + P("right_shoulder")) / 2
+        axis = (hm - sm) / (np.linalg.norm(hm - sm) + 1e-6)
+        hw = np.linalg.norm(P("left_hip") - P("right_hip"))
+        segs[G.PELVIS] = G.Segment(tuple(hm - axis * 0.5 * h), tuple(hm + axis * 0.45 * h),
+                                   hw + 0.85 * h * bw, hw + 0.95 * h * bw)
+        for side, (pt, ps) in (("right", (G.R_THIGH, G.R_SHIN)), ("left", (G.L_THIGH, G.L_SHIN))):
+            hp, kn, an = P(f"{side}_hip"), P(f"{side}_knee"), P(f"{side}_ankle")
+            segs[pt] = G.Segment(tuple(hp), tuple(kn), 0.95 * h * bw, 0.64 * h * bw)
+            segs[ps] = G.Segment(tuple(kn), tuple(an + (an - kn) / np.linalg.norm(an - kn) * 0.08 * h),
+                                 0.64 * h * bw, 0.54 * h * bw)
+    return segs
+
+
+# ------------------------------------------------------------------------------------------
+# The person
+
+def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> PersonLayer:
+    """Draw one person wearing ``spec`` (and a plain other garment) on a transparent layer."""
+    S = size
+    frac = rng.uniform(0.66, 0.9)                 # person height / frame height (FACTS: 65-92 %)
+    h = frac * S / 7.5
+    top = rng.uniform(0.02 * S, S - frac * S - 0.02 * S)
+    cx = rng.uniform(0.36, 0.64) * S
+    bw = rng.uniform(0.88, 1.18)                  # build
+    j, arm_kinds = _skeleton(rng, h, cx, top, bw)
+    skin = np.array(SKIN_TONES[rng.integers(len(SKIN_TONES))], np.float32) / 255 * rng.uniform(0.95, 1.04)
+    skin = np.clip(skin, 0, 1)
+    hair = np.array(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], np.float32) / 255
+    shoe = np.array(SHOE_COLOURS[rng.integers(len(SHOE_COLOURS))], np.float32) / 255
+    iris = np.array(IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))], np.float32) / 255
+    long_hair = rng.random() < 0.45
+    ang = rng.uniform(-0.9, 0.9)
+    light = np.array([math.sin(ang) * 0.8, -rng.uniform(0.2, 0.6), 0.75])
+    light /= np.linalg.norm(light)
+
+    other = G.plain_item(rng, "bottom" if spec.garment == "top" else "top")
+    top_item, bottom_item = (spec, other) if spec.garment == "top" else (other, spec)
+    top_cv, bot_cv = G.canvas_for(top_item), G.canvas_for(bottom_item)
+    scale_hint = h / G.CANVAS_HEAD
+
+    M = _Masks(S)
+    P = lambda k: j[k]  # noqa: E731
+    hc = P("head_c")
+    neck = P("neck")
+
+    # --- body masks --------------------------------------------------------------------------
+    img, d = M.new()
+    M.capsule(d, (neck[0], neck[1] - 0.4 * h), neck, 0.22 * h * bw, 0.26 * h * bw)
+    neck_m = M.done(img)
+
+    rs, ls, rh, lh = P("right_shoulder"), P("left_shoulder"), P("right_hip"), P("left_hip")
+    img, d = M.new()
+    waist_y = (rs[1] + rh[1]) / 2 + 0.35 * h
+    wm = ((rs[0] + ls[0]) / 2 + (rh[0] + lh[0]) / 2) / 2
+    torso_poly = [(neck[0] - 0.25 * h, neck[1]), (rs[0] + 0.05 * h, rs[1] - 0.2 * h), (rs[0] - 0.2 * h, rs[1] + 0.15 * h),
+                  (rs[0] + 0.1 * h, rs[1] + 0.75 * h), (wm - 0.62 * h * bw, waist_y), (rh[0] - 0.4 * h * bw, rh[1]),
+                  (rh[0] + 0.2 * h, rh[1] + 0.45 * h), (lh[0] - 0.2 * h, lh[1] + 0.45 * h),
+                  (lh[0] + 0.4 * h * bw, lh[1]), (wm + 0.62 * h * bw, waist_y), (ls[0] - 0.1 * h, ls[1] + 0.75 * h),
+                  (ls[0] + 0.2 * h, ls[1] + 0.15 * h), (ls[0] - 0.05 * h, ls[1] - 0.2 * h), (neck[0] + 0.25 * h, neck[1])]
+    M.polygon(d, torso_poly)
+    torso_m = M.done(img)
+
+    limbs = {}
+    for side in ("right", "left"):
+        img, d = M.new()
+        M.capsule(d, P(f"{side}_shoulder"), P(f"{side}_elbow"), 0.27 * h * bw, 0.2 * h * bw)
+        M.capsule(d, P(f"{side}_elbow"), P(f"{side}_wrist"), 0.2 * h * bw, 0.15 * h * bw)
+        ex, ey = P(f"{side}_elbow")
+        wx, wy = P(f"{side}_wrist")
+        L = math.hypot(wx - ex, wy - ey) or 1
+        hx, hy = wx + (wx - ex) / L * 0.3 * h, wy + (wy - ey) / L * 0.3 * h
+        M.capsule(d, (wx, wy), (hx, hy), 0.17 * h, 0.2 * h)
+        limbs[f"{side}_arm"] = M.done(img)
+        img, d = M.new()
+        M.capsule(d, P(f"{side}_hip"), P(f"{side}_knee"), 0.42 * h * bw, 0.29 * h * bw)
+        M.capsule(d, P(f"{side}_knee"), P(f"{side}_ankle"), 0.29 * h * bw, 0.19 * h * bw)
+        limbs[f"{side}_leg"] = M.done(img)
+        img, d = M.new()
+        ax_, ay_ = P(f"{side}_ankle")
+        sgn = -1 if side == "right" else 1
+        M.ellipse(d, ax_ + sgn * 0.08 * h, ay_ + 0.22 * h, 0.24 * h, 0.2 * h)
+        M.polygon(d, [(ax_ - 0.2 * h, ay_ - 0.05 * h), (ax_ + 0.2 * h, ay_ - 0.05 * h), (ax_ + 0.22 * h, ay_ + 0.25 * h),
+                      (ax_ - 0.22 * h, ay_ + 0.25 * h)])
+        limbs[f"{side}_shoe"] = M.done(img)
+
+    # --- garment parts ------------------------------------------------------------------------
+    gsegs = {**_garment_segments(top_item, j, h, bw), **_garment_segments(bottom_item, j, h, bw)}
+    gparts = {}
+    for cv in (top_cv, bot_cv):
+        for pid, (seg_c, cover) in cv.segments.items():
+            t0 = -0.35 if pid == G.TORSO else 0.0
+            gparts[pid] = _warp_part(cv, pid, gsegs[pid], S, scale_hint, t0, cover)
+
+    # --- head ---------------------------------------------------------------------------------
+    img, d = M.new()
+    M.ellipse(d, hc[0], hc[1] + 0.03 * h, 0.36 * h, 0.5 * h)
+    M.ellipse(d, hc[0] - 0.36 * h, hc[1] + 0.05 * h, 0.07 * h, 0.11 * h)
+    M.ellipse(d, hc[0] + 0.36 * h, hc[1] + 0.05 * h, 0.07 * h, 0.11 * h)
+    head_m = M.done(img)
+    img, d = M.new()
+    M.ellipse(d, hc[0], hc[1] - 0.06 * h, 0.42 * h, 0.5 * h)
+    hair_cap = M.done(img)
+    img, d = M.new()
+    M.ellipse(d, hc[0], hc[1] + 0.2 * h, 0.34 * h, 0.5 * h)
+    face_hole = M.done(img)
+    hair_m = hair_cap * (1 - face_hole)
+    yy = np.arange(S, dtype=np.float32)[:, None]
+    hair_m *= np.clip((hc[1] + 0.08 * h - yy) / 2 + 0.5, 0, 1)
+    back_hair = None
+    if long_hair:
+        img, d = M.new()
+        M.capsule(d, (hc[0], hc[1]), (hc[0], hc[1] + 1.05 * h), 0.43 * h, 0.5 * h)
+        back_hair = M.done(img)
+
+    # --- shading per body group ------------------------------------------------------------------
+    top_torso = gparts[G.TORSO][1]
+    pelvis = gparts[G.PELVIS][1]
+    torso_group = np.maximum.reduce([torso_m, top_torso, pelvis])
+    shade_torso = _shading(torso_group, light)
+    shade_head = _shading(np.maximum(head_m, hair_cap), light, 0.55)
+    shade_neck = _shading(neck_m, light, 0.45) * 0.88
+    painter = _Painter(S)
+    if back_hair is not None:
+        painter.paint(back_hair, hair, _shading(back_hair, light, 0.55) * 0.85)
+    for side, (pt, ps) in (("right", (G.R_THIGH, G.R_SHIN)), ("left", (G.L_THIGH, G.L_SHIN))):
+        leg = limbs[f"{side}_leg"]
+        parts = [gparts[p][1] for p in (pt, ps) if p in gparts]
+        sh = _shading(np.maximum.reduce([leg, *parts]), light)
+        painter.paint(leg, skin, sh)
+        for p in (pt, ps):
+            if p in gparts:
+                painter.paint(gparts[p][1], gparts[p][0], sh)
+        painter.paint(limbs[f"{side}_shoe"], shoe, _shading(limbs[f"{side}_shoe"], light, 0.55))
+    painter.paint(torso_m, skin, shade_torso)
+    painter.paint(neck_m, skin, shade_neck)
+    painter.paint(pelvis, gparts[G.PELVIS][0], shade_torso)
+    painter.paint(top_torso, gparts[G.TORSO][0], shade_torso)
+    # Head and face.
+    painter.paint(head_m, skin, shade_head)
+    _draw_face(painter, M, hc, h, hair, iris, skin)
+    painter.paint(hair_m, hair, shade_head * 0.9)
+    # Arms last: in front of the torso (the "across" pose occludes the garment, on purpose).
+    for side, (pu, pl) in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
+        arm = limbs[f"{side}_arm"]
+        parts = [gparts[p][1] for p in (pu, pl) if p in gparts]
+        sh = _shading(np.maximum.reduce([arm, *parts]), light)
+        painter.paint(arm, skin, sh)
+        for p in (pu, pl):
+            if p in gparts:
+                painter.paint(gparts[p][1], gparts[p][0], sh)
+
+    kps = {k: (float(x), float(y)) for k, (x, y) in j.items() if k in KEYPOINT_NAMES}
+    kps["nose"] = (float(hc[0]), float(hc[1] + 0.12 * h))
+    kps["right_eye"] = (float(hc[0] - 0.16 * h), float(hc[1]))
+    kps["left_eye"] = (float(hc[0] + 0.16 * h), float(hc[1]))
+    g = np.asarray(spec.rgb, np.float32) / 255
+    luma = float(0.299 * g[0] + 0.587 * g[1] + 0.114 * g[2])
+    return PersonLayer(rgb=painter.rgb, alpha=np.clip(painter.alpha, 0, 1), keypoints=kps, head=h, garment_luma=luma)
+
+
+def _draw_face(painter: _Painter, M: _Masks, hc, h: float, hair, iris, skin) -> None:
+    """Eyes with whites and pupils, brows, nose and mouth: what mediapipe needs to see a front."""
+    cx, cy = hc
+    img, d = M.new()
+    for sgn in (-1, 1):
+        M.ellipse(d, cx + sgn * 0.16 * h, cy, 0.09 * h, 0.05 * h)
+    painter.paint(M.done(img), (0.96, 0.96, 0.94))
+    img, d = M.new()
+    for sgn in (-1, 1):
+        M.ellipse(d, cx + sgn * 0.16 * h, cy, 0.045 * h, 0.045 * h)
+    painter.paint(M.done(img), iris)
+    img, d = M.new()
+    for sgn in (-1, 1):
+        M.ellipse(d, cx + sgn * 0.16 * h, cy, 0.022 * h, 0.022 * h)
+    painter.paint(M.done(img), (0.03, 0.03, 0.03))
+    img, d = M.new()
+    for sgn in (-1, 1):
+        x0, x1 = cx + sgn * 0.07 * h, cx + sgn * 0.27 * h
+        d.line([(x0 * SS, (cy - 0.1 * h) * SS), (((x0 + x1) / 2) * SS, (cy - 0.13 * h) * SS), (x1 * SS, (cy - 0.1 * h) * SS)],
+               fill=255, width=max(int(0.045 * h * SS), 2))
+    painter.paint(M.done(img), np.asarray(hair) * 0.8)
+    img, d = M.new()
+    d.line([(cx * SS, (cy + 0.02 * h) * SS), ((cx - 0.04 * h) * SS, (cy + 0.17 * h) * SS), ((cx + 0.03 * h) * SS, (cy + 0.19 * h) * SS)],
+           fill=255, width=max(int(0.03 * h * SS), 2))
+    painter.paint(M.done(img), np.asarray(skin) * 0.7)
+    img, d = M.new()
+    M.ellipse(d, cx, cy + 0.3 * h, 0.12 * h, 0.04 * h)
+    painter.paint(M.done(img), np.clip(np.asarray(skin) * np.array([0.75, 0.4, 0.4]), 0, 1))
+
+
+# ------------------------------------------------------------------------------------------
+# Public API
+
+def render_photo_raw(spec: G.ItemSpec, seed, size: int = 384):
+    """(PIL image before JPEG, mask, keypoints, jpeg quality): the dataset saves the JPEG itself."""
+    from .scene import compose_photo
+
+    rng = np.random.default_rng(seed)
+    person = draw_person(spec, rng, size)
+    return compose_photo(person, rng, size)
+
+
+def render_street_photo(spec: G.ItemSpec, seed, size: int = 384):
+    """A street photo of someone wearing ``spec``: (PIL RGB image, mask float32 HxW 0..1, keypoints).
+
+    ``seed`` is an int or a sequence of ints (the dataset uses (seed, item index, photo index)).
+    The JPEG artefacts are real: the image is encoded at the drawn quality and decoded again, so
+    it equals the ``photos/*.jpg`` file the dataset writes for the same seed.
+    """
+    img, mask, kps, quality = render_photo_raw(spec, seed, size)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB"), mask, kps

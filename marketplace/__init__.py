@@ -1,0 +1,5 @@
+"""The Django project: catalogue, listings, buyer searches, jobs and the REST API.
+
+This package never imports `imagegen`, `search` or `workers`: the web process stays light (no torch, no mediapipe,
+no milvus-lite file) and hands work to Celery workers by task name (`marketplace.jobs.queue`).
+"""

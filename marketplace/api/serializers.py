@@ -1,0 +1,146 @@
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from marketplace.catalogue.models import GarmentType, Item, StockImage
+from marketplace.jobs.models import ImageJob, ModelVersion, ReindexRun, TrainingRun
+from marketplace.listings.models import Listing, ListingPhoto, Suggestion
+from marketplace.shopping.models import Recommendation, SearchQuery
+
+
+class StockImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StockImage
+        fields = ["id", "item", "image"]
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    stock_images = StockImageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Item
+        fields = ["id", "title", "category", "price", "in_stock", "stock_images"]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    generated_image = serializers.SerializerMethodField()
+    stage1_image = serializers.SerializerMethodField()
+    preprocessed_image = serializers.SerializerMethodField()
+    trained_model = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImageJob
+        fields = ["id", "url", "kind", "state", "error", "attempts", "garment_type", "preprocess_method", "warnings",
+                  "timings", "model_label", "trained_model", "generated_image", "stage1_image", "preprocessed_image",
+                  "created_at", "started_at", "finished_at"]
+
+    def get_url(self, job) -> str:
+        return reverse("job-detail", args=[job.pk], request=self.context.get("request"))
+
+    def _generated(self, job, field):
+        gen = getattr(job, "generated", None) if hasattr(job, "generated") else None
+        f = getattr(gen, field, None) if gen else None
+        if not f:
+            return None
+        request = self.context.get("request")
+        return request.build_absolute_uri(f.url) if request else f.url
+
+    def get_generated_image(self, job) -> str | None:
+        return self._generated(job, "image")
+
+    def get_stage1_image(self, job) -> str | None:
+        return self._generated(job, "stage1_image")
+
+    def get_preprocessed_image(self, job) -> str | None:
+        return self._generated(job, "preprocessed_image")
+
+    def get_trained_model(self, job) -> bool | None:
+        gen = getattr(job, "generated", None) if hasattr(job, "generated") else None
+        return gen.trained if gen else None
+
+
+class ListingPhotoSerializer(serializers.ModelSerializer):
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = ListingPhoto
+        fields = ["id", "listing", "image", "garment_type", "width", "height", "created_at", "job"]
+
+
+class ListingSerializer(serializers.ModelSerializer):
+    photos = ListingPhotoSerializer(many=True, read_only=True)
+    catalogue_images = StockImageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Listing
+        fields = ["id", "title", "garment_type", "price", "created_at", "photos", "catalogue_images"]
+
+
+class PhotoUploadSerializer(serializers.Serializer):
+    image = serializers.FileField(help_text="JPEG, PNG or WebP photo of a person wearing the garment")
+    garment_type = serializers.ChoiceField(choices=GarmentType.choices, required=False)
+
+
+class SuggestionSerializer(serializers.ModelSerializer):
+    stock_image = StockImageSerializer(read_only=True)
+    item_title = serializers.CharField(source="stock_image.item.title", read_only=True)
+
+    class Meta:
+        model = Suggestion
+        fields = ["id", "photo", "rank", "score", "status", "stock_image", "item_title"]
+
+
+class SearchQuerySerializer(serializers.ModelSerializer):
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = SearchQuery
+        fields = ["id", "image", "garment_type", "width", "height", "created_at", "job"]
+
+
+class RecommendationSerializer(serializers.ModelSerializer):
+    item = ItemSerializer(read_only=True)
+
+    class Meta:
+        model = Recommendation
+        fields = ["rank", "score", "item"]
+
+
+class AcceptedSerializer(serializers.Serializer):
+    """The 202 answer to an upload: where to follow the job."""
+
+    id = serializers.IntegerField()
+    job = JobSerializer()
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "state", "parameters", "progress", "step", "total_steps", "last_losses", "error", "attempts",
+                  "output_dir", "cancel_requested", "created_at", "started_at", "finished_at", "log"]
+        read_only_fields = [f for f in fields if f != "parameters"]
+
+
+class TrainingParametersSerializer(serializers.Serializer):
+    """What an operator may set; everything else keeps the trainer's documented defaults."""
+
+    steps = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    image_size = serializers.ChoiceField(choices=[64, 128, 256], required=False)
+    batch_size = serializers.IntegerField(min_value=1, max_value=512, required=False)
+    lr = serializers.FloatField(min_value=1e-6, max_value=1e-1, required=False)
+    seed = serializers.IntegerField(required=False)
+    data = serializers.CharField(required=False, help_text="manifest path on the training worker")
+    activate = serializers.BooleanField(required=False, default=False,
+                                        help_text="roll the new model out when training succeeds")
+
+
+class ReindexRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReindexRun
+        fields = ["id", "state", "total", "done", "error", "created_at", "finished_at"]
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "label", "checkpoint", "metrics", "is_active", "training_run", "created_at", "activated_at"]

@@ -1,0 +1,212 @@
+"""API views: thin. Each validates input, calls one service or selector, and serializes the answer.
+
+Ownership is enforced by the querysets: another user's listing, photo, job or search is simply not found (404),
+so its existence does not leak."""
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.catalogue.models import Item
+from marketplace.jobs import services as job_services
+from marketplace.jobs.models import ImageJob, ModelVersion, ReindexRun, TrainingRun
+from marketplace.jobs.queue import publish, queue_for
+from marketplace.jobs.task_names import ROLL_OUT_MODEL
+from marketplace.listings import services as listing_services
+from marketplace.listings.models import Listing, Suggestion
+from marketplace.shopping import services as shopping_services
+from marketplace.shopping.models import SearchQuery
+from marketplace.uploads import UploadRejected
+
+from . import serializers as s
+from .permissions import IsStaff
+
+
+def _rejected(exc: UploadRejected) -> Response:
+    return Response({"detail": exc.reason}, status=exc.status)
+
+
+def _upload_from(request) -> tuple:
+    form = s.PhotoUploadSerializer(data=request.data)
+    if "image" not in request.FILES:
+        raise ValidationError({"image": ["no image file was sent: use the multipart field 'image'"]})
+    form.is_valid(raise_exception=True)
+    return request.FILES["image"], form.validated_data.get("garment_type")
+
+
+class ItemViewSet(viewsets.ReadOnlyModelViewSet):
+    """The public catalogue."""
+
+    serializer_class = s.ItemSerializer
+    permission_classes = [AllowAny]
+    queryset = Item.objects.prefetch_related("stock_images")
+
+
+class ListingViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
+                     viewsets.GenericViewSet):
+    serializer_class = s.ListingSerializer
+
+    def get_queryset(self):
+        return Listing.objects.filter(seller=self.request.user).prefetch_related(
+            "photos__job__generated", "catalogue_images")
+
+    def perform_create(self, serializer):
+        serializer.instance = listing_services.listing_create(seller=self.request.user, **serializer.validated_data)
+
+    @extend_schema(request={"multipart/form-data": s.PhotoUploadSerializer}, responses={202: s.AcceptedSerializer})
+    @action(detail=True, methods=["post"], url_path="photos")
+    def upload_photo(self, request, pk=None):
+        """Upload a street photo of the garment; answers 202 with the job to follow."""
+        listing = self.get_object()
+        upload, garment = _upload_from(request)
+        try:
+            photo, job = listing_services.listing_photo_create(listing=listing, upload=upload, garment_type=garment)
+        except UploadRejected as exc:
+            return _rejected(exc)
+        body = {"id": photo.pk, "job": s.JobSerializer(job, context={"request": request}).data}
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["job"]["url"]})
+
+    @extend_schema(responses=s.SuggestionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def suggestions(self, request, pk=None):
+        listing = self.get_object()
+        rows = Suggestion.objects.filter(photo__listing=listing).select_related("stock_image__item")
+        return Response(s.SuggestionSerializer(rows, many=True, context={"request": request}).data)
+
+
+class SuggestionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.SuggestionSerializer
+
+    def get_queryset(self):
+        return Suggestion.objects.filter(photo__listing__seller=self.request.user).select_related(
+            "stock_image__item", "photo__listing")
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        """Accept a suggestion: its stock image becomes one of the listing's catalogue images."""
+        sug = listing_services.suggestion_accept(self.get_object())
+        return Response(self.get_serializer(sug).data)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        sug = listing_services.suggestion_reject(self.get_object())
+        return Response(self.get_serializer(sug).data)
+
+
+class JobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.JobSerializer
+
+    def get_queryset(self):
+        qs = ImageJob.objects.select_related("generated")
+        if not self.request.user.is_staff:
+            qs = qs.filter(owner=self.request.user)
+        state = self.request.query_params.get("state")
+        return qs.filter(state=state) if state else qs
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Retry a failed job from the start."""
+        job = self.get_object()
+        if not job_services.job_retry(job):
+            return Response({"detail": f"only failed jobs can be retried; this one is {job.state}"},
+                            status=status.HTTP_409_CONFLICT)
+        job.refresh_from_db()
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SearchQueryViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.SearchQuerySerializer
+
+    def get_queryset(self):
+        return SearchQuery.objects.filter(buyer=self.request.user).select_related("job__generated")
+
+    @extend_schema(request={"multipart/form-data": s.PhotoUploadSerializer}, responses={202: s.AcceptedSerializer})
+    def create(self, request):
+        """Search the catalogue with a photo of someone wearing a garment; answers 202 with the job to follow."""
+        upload, garment = _upload_from(request)
+        try:
+            query, job = shopping_services.search_query_create(buyer=request.user, upload=upload,
+                                                               garment_type=garment or "top")
+        except UploadRejected as exc:
+            return _rejected(exc)
+        body = {"id": query.pk, "job": s.JobSerializer(job, context={"request": request}).data}
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["job"]["url"]})
+
+    @extend_schema(responses=s.RecommendationSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def recommendations(self, request, pk=None):
+        query = self.get_object()
+        rows = query.recommendations.select_related("item").prefetch_related("item__stock_images")
+        return Response(s.RecommendationSerializer(rows, many=True, context={"request": request}).data)
+
+
+# --- staff -------------------------------------------------------------------------------------------------------
+class TrainingRunViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
+                         viewsets.GenericViewSet):
+    serializer_class = s.TrainingRunSerializer
+    permission_classes = [IsStaff]
+    queryset = TrainingRun.objects.all()
+
+    @extend_schema(request=s.TrainingParametersSerializer, responses={202: s.TrainingRunSerializer})
+    def create(self, request):
+        """Start a training run on the `train` queue."""
+        params = s.TrainingParametersSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        run = job_services.training_run_start(user=request.user, parameters=params.validated_data)
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        run = self.get_object()
+        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+        TrainingRun.objects.filter(pk=run.pk, state=TrainingRun.State.PENDING).update(state=TrainingRun.State.CANCELLED)
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReindexRunViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
+                        viewsets.GenericViewSet):
+    serializer_class = s.ReindexRunSerializer
+    permission_classes = [IsStaff]
+    queryset = ReindexRun.objects.all()
+
+    @extend_schema(request=None, responses={202: s.ReindexRunSerializer})
+    def create(self, request):
+        """Rebuild the vector index from every stock image."""
+        run = job_services.reindex_start(user=request.user)
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelVersionViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.ModelVersionSerializer
+    permission_classes = [IsStaff]
+    queryset = ModelVersion.objects.all()
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        """Roll this version out: a GPU worker checks the checkpoint loads, then makes it the active model."""
+        version = self.get_object()
+        task_id = publish(ROLL_OUT_MODEL, [version.pk], queue_for(ROLL_OUT_MODEL))
+        if task_id is None:
+            return Response({"detail": "the job queue is unreachable; try again"}, status=503)
+        return Response({"detail": "roll-out queued", "task_id": task_id}, status=status.HTTP_202_ACCEPTED)
+
+
+class QueueOverview(APIView):
+    """Counts per state for every kind of job: what an operator watches."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(job_services.queue_overview())

@@ -1,0 +1,157 @@
+"""Job records. Each row is claimed with a conditional UPDATE (state + claim token + lease), so a duplicate
+delivery of the same task does nothing, a crashed worker's task can be claimed again, and results are written
+together with the final state in one transaction."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from marketplace.catalogue.models import GarmentType
+
+
+class ModelVersion(models.Model):
+    """A generator checkpoint that jobs can run. Exactly one is active; jobs record the version they used."""
+
+    label = models.CharField(max_length=100, unique=True)
+    checkpoint = models.CharField(max_length=500, help_text="path of the checkpoint file, readable by GPU workers")
+    metrics = models.JSONField(default=dict, blank=True)
+    training_run = models.ForeignKey("TrainingRun", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="model_versions")
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model_version"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ImageJob(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending"
+        PREPROCESSING = "preprocessing"
+        GENERATING = "generating"
+        SEARCHING = "searching"
+        DONE = "done"
+        FAILED = "failed"
+
+    ACTIVE_STATES = (State.PREPROCESSING, State.GENERATING, State.SEARCHING)
+
+    class Kind(models.TextChoices):
+        LISTING_PHOTO = "listing_photo"
+        SEARCH_QUERY = "search_query"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    listing_photo = models.OneToOneField("listings.ListingPhoto", null=True, blank=True, on_delete=models.CASCADE,
+                                         related_name="job")
+    search_query = models.OneToOneField("shopping.SearchQuery", null=True, blank=True, on_delete=models.CASCADE,
+                                        related_name="job")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_jobs")
+    garment_type = models.CharField(max_length=16, choices=GarmentType.choices, default=GarmentType.TOP)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="stage claims so far, retries included")
+    # The claim: which task delivery holds the job, and until when. A redelivery of the same message carries the
+    # same task id and may take the claim back at once; any other delivery must wait for the lease to lapse.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="milliseconds per stage")
+    preprocess_method = models.CharField(max_length=32, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="jobs")
+    model_label = models.CharField(max_length=100, blank=True, help_text='"untrained-..." when no trained model ran')
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(listing_photo__isnull=False, search_query__isnull=True)
+                           | Q(listing_photo__isnull=True, search_query__isnull=False)),
+                name="image_job_has_one_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ImageJob {self.pk} ({self.kind}, {self.state})"
+
+    @property
+    def source_image(self):
+        return (self.listing_photo or self.search_query).image
+
+
+class GeneratedImage(models.Model):
+    """The stock-quality image made for one job, its intermediates, and its search embedding (stored so the
+    search stage can be retried without running the generators again)."""
+
+    job = models.OneToOneField(ImageJob, on_delete=models.CASCADE, related_name="generated")
+    image = models.ImageField(upload_to="generated/%Y/%m/")
+    stage1_image = models.ImageField(upload_to="generated/%Y/%m/", blank=True)
+    preprocessed_image = models.ImageField(upload_to="generated/%Y/%m/", blank=True)
+    embedding = models.BinaryField(help_text="float32 vector, little-endian")
+    embedder_version = models.CharField(max_length=32)
+    model_label = models.CharField(max_length=100)
+    trained = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class TrainingRun(models.Model):
+    """A training run an operator started. The run acks its Celery message at once and keeps a lease with a
+    heartbeat here instead: hours of training must not depend on broker redelivery (shared/FACTS.md)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    parameters = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    last_losses = models.JSONField(default=dict, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_by = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    output_dir = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class ReindexRun(models.Model):
+    """An operator's request to rebuild the vector index; progress is counted in stock images."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]

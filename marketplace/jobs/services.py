@@ -1,0 +1,225 @@
+"""Job services: create, publish, claim, advance, complete, fail, retry, sweep.
+
+The pattern (shared/FACTS.md): the row is created in the upload's transaction and published on commit; a worker
+claims it with one conditional UPDATE (state + claim token + lease), so a duplicate delivery does nothing; results
+and the final state are written in one transaction; a periodic sweeper publishes again rows that stayed pending
+(a failed publish) or whose lease lapsed (a crashed worker the broker did not redeliver).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from . import queue, task_names
+from .models import ImageJob, ReindexRun, TrainingRun
+
+log = logging.getLogger(__name__)
+State = ImageJob.State
+
+
+# --- publishing ----------------------------------------------------------------------------------------------
+def _stage_task(job: ImageJob) -> str:
+    return task_names.SEARCH_CATALOGUE if job.state == State.SEARCHING else task_names.GENERATE_STOCK_IMAGE
+
+
+def job_publish(job_id: int) -> bool:
+    """Publish the task for the job's current stage now (call it on commit). Records the publish time."""
+    job = ImageJob.objects.get(pk=job_id)
+    if job.state in (State.DONE, State.FAILED):
+        return False
+    name = _stage_task(job)
+    task_id = queue.publish(name, [job.pk], queue.queue_for(name))
+    if task_id is None:
+        return False
+    ImageJob.objects.filter(pk=job.pk).update(published_at=timezone.now())
+    return True
+
+
+def job_publish_on_commit(job_id: int) -> None:
+    transaction.on_commit(lambda: job_publish(job_id))
+
+
+def job_create(*, owner, garment_type: str, listing_photo=None, search_query=None) -> ImageJob:
+    """Create the job row for an uploaded photo; its task is published when the caller's transaction commits."""
+    kind = ImageJob.Kind.LISTING_PHOTO if listing_photo is not None else ImageJob.Kind.SEARCH_QUERY
+    job = ImageJob.objects.create(kind=kind, owner=owner, garment_type=garment_type,
+                                  listing_photo=listing_photo, search_query=search_query)
+    job_publish_on_commit(job.pk)
+    return job
+
+
+def job_retry(job: ImageJob) -> bool:
+    """Put a failed job back in the queue (from the start: it is cheap and its inputs may have changed)."""
+    with transaction.atomic():
+        n = ImageJob.objects.filter(pk=job.pk, state=State.FAILED).update(
+            state=State.PENDING, error="", claimed_by="", lease_expires_at=None, attempts=0, finished_at=None)
+        if n:
+            job_publish_on_commit(job.pk)
+    return bool(n)
+
+
+# --- claiming (called by workers) ----------------------------------------------------------------------------
+class ClaimLost(Exception):
+    """This delivery no longer holds the job (another delivery took it over after the lease lapsed)."""
+
+
+def _lease(seconds: int | None = None):
+    return timezone.now() + timedelta(seconds=seconds or settings.JOB_LEASE_SECONDS)
+
+
+def job_claim(job_id: int, task_id: str, from_states, to_state: str, count_attempt: bool) -> ImageJob | None:
+    """Take the job for this delivery, or return None when another live delivery holds it or it moved on.
+
+    Free to take when unclaimed, claimed by this very task id (a redelivery after the worker died mid-task), or
+    when the holder's lease lapsed."""
+    now = timezone.now()
+    free = Q(claimed_by="") | Q(claimed_by=task_id) | Q(lease_expires_at__lt=now)
+    updates = dict(state=to_state, claimed_by=task_id, lease_expires_at=_lease(), started_at=Coalesce("started_at", now))
+    if count_attempt:
+        updates["attempts"] = F("attempts") + 1
+    n = ImageJob.objects.filter(Q(pk=job_id) & Q(state__in=list(from_states)) & free).update(**updates)
+    if not n:
+        return None
+    job = ImageJob.objects.get(pk=job_id)
+    if job.attempts > settings.JOB_MAX_ATTEMPTS:
+        job_fail(job_id, task_id, f"gave up after {job.attempts - 1} attempts: the worker was lost each time")
+        return None
+    return job
+
+
+def job_advance(job_id: int, task_id: str, to_state: str, **fields) -> None:
+    """Move a held job to its next state (renewing the lease); raises ClaimLost if this delivery lost it."""
+    n = ImageJob.objects.filter(pk=job_id, claimed_by=task_id).exclude(state__in=[State.DONE, State.FAILED]).update(
+        state=to_state, lease_expires_at=_lease(), **fields)
+    if not n:
+        raise ClaimLost(job_id)
+
+
+def job_hand_to_search(job_id: int, task_id: str, **fields) -> None:
+    """End the generate stage: release the claim, set `searching`, publish the search task on commit."""
+    with transaction.atomic():
+        n = ImageJob.objects.filter(pk=job_id, claimed_by=task_id, state__in=ImageJob.ACTIVE_STATES).update(
+            state=State.SEARCHING, claimed_by="", lease_expires_at=None, **fields)
+        if not n:
+            raise ClaimLost(job_id)
+        job_publish_on_commit(job_id)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    stock_image_id: int
+    item_id: int
+    score: float
+
+
+def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict) -> bool:
+    """Write the job's results and its final state in one transaction. Replaces any earlier rows of the same
+    source, so a re-run never duplicates; returns False (writing nothing) if this delivery lost the claim."""
+    from marketplace.listings.services import suggestions_replace
+    from marketplace.shopping.services import recommendations_replace
+
+    with transaction.atomic():
+        job = ImageJob.objects.select_for_update().get(pk=job_id)
+        if job.claimed_by != task_id or job.state != State.SEARCHING:
+            return False
+        if job.kind == ImageJob.Kind.LISTING_PHOTO:
+            suggestions_replace(job.listing_photo, hits, limit=settings.SUGGESTIONS_PER_PHOTO)
+        else:
+            recommendations_replace(job.search_query, hits, limit=settings.RECOMMENDATIONS_PER_QUERY)
+        ImageJob.objects.filter(pk=job_id).update(
+            state=State.DONE, claimed_by="", lease_expires_at=None, finished_at=timezone.now(), error="",
+            timings={**job.timings, **timings})
+    return True
+
+
+def job_fail(job_id: int, task_id: str | None, reason: str) -> bool:
+    """Record why the job failed (kept for the user and the operator); it can be retried."""
+    qs = ImageJob.objects.filter(pk=job_id).exclude(state__in=[State.DONE, State.FAILED])
+    if task_id is not None:
+        qs = qs.filter(claimed_by=task_id)
+    return bool(qs.update(state=State.FAILED, error=reason[:4000], claimed_by="", lease_expires_at=None,
+                          finished_at=timezone.now()))
+
+
+# --- the sweeper -----------------------------------------------------------------------------------------------
+def jobs_sweep() -> dict:
+    """Publish again what the broker lost: jobs pending without a recent publish, and claimed jobs whose lease
+    lapsed. Also training runs whose heartbeat stopped. Returns counts for the log."""
+    now = timezone.now()
+    stale_publish = now - timedelta(seconds=settings.JOB_REPUBLISH_AFTER_SECONDS)
+    pending = ImageJob.objects.filter(state=State.PENDING).filter(
+        Q(published_at__isnull=True) | Q(published_at__lt=stale_publish)).filter(created_at__lt=now - timedelta(seconds=5))
+    lapsed = ImageJob.objects.filter(state__in=ImageJob.ACTIVE_STATES).filter(
+        Q(lease_expires_at__lt=now) | (Q(claimed_by="") & (Q(published_at__isnull=True) | Q(published_at__lt=stale_publish))))
+    counts = {"pending": 0, "lapsed": 0, "training": 0}
+    for key, qs in (("pending", pending), ("lapsed", lapsed)):
+        for job_id in qs.values_list("pk", flat=True)[:500]:
+            counts[key] += job_publish(job_id)
+    for run_id in TrainingRun.objects.filter(state=TrainingRun.State.RUNNING, lease_expires_at__lt=now).values_list("pk", flat=True):
+        counts["training"] += training_run_publish(run_id)
+    for run_id in TrainingRun.objects.filter(state=TrainingRun.State.PENDING, created_at__lt=stale_publish).values_list("pk", flat=True):
+        counts["training"] += training_run_publish(run_id)
+    return counts
+
+
+# --- training runs -----------------------------------------------------------------------------------------------
+def training_run_publish(run_id: int) -> bool:
+    return queue.publish(task_names.TRAIN_MODEL, [run_id], queue.queue_for(task_names.TRAIN_MODEL)) is not None
+
+
+def training_run_start(*, user, parameters: dict) -> TrainingRun:
+    with transaction.atomic():
+        run = TrainingRun.objects.create(requested_by=user, parameters=parameters)
+        transaction.on_commit(lambda: training_run_publish(run.pk))
+    return run
+
+
+def training_run_claim(run_id: int, task_id: str) -> TrainingRun | None:
+    """Take a pending run, or a running one whose heartbeat lapsed (its worker died): it resumes from its state."""
+    now = timezone.now()
+    free = Q(state=TrainingRun.State.PENDING) | Q(state=TrainingRun.State.RUNNING, lease_expires_at__lt=now)
+    n = TrainingRun.objects.filter(Q(pk=run_id) & free).update(
+        state=TrainingRun.State.RUNNING, claimed_by=task_id, attempts=F("attempts") + 1,
+        lease_expires_at=_lease(settings.TRAINING_LEASE_SECONDS), started_at=Coalesce("started_at", now))
+    return TrainingRun.objects.get(pk=run_id) if n else None
+
+
+def training_run_heartbeat(run_id: int, task_id: str, *, step: int, total_steps: int, losses: dict) -> bool:
+    """Renew the lease and record progress; returns False when the run was cancelled or taken over."""
+    n = TrainingRun.objects.filter(pk=run_id, claimed_by=task_id, state=TrainingRun.State.RUNNING,
+                                   cancel_requested=False).update(
+        step=step, total_steps=total_steps, progress=step / max(total_steps, 1), last_losses=losses,
+        lease_expires_at=_lease(settings.TRAINING_LEASE_SECONDS))
+    return bool(n)
+
+
+def training_run_finish(run_id: int, task_id: str, *, state: str, error: str = "", log_text: str = "") -> None:
+    TrainingRun.objects.filter(pk=run_id, claimed_by=task_id).update(
+        state=state, error=error[:4000], log=log_text[-20000:], finished_at=timezone.now(), lease_expires_at=None)
+
+
+# --- re-index ----------------------------------------------------------------------------------------------------
+def reindex_start(*, user) -> ReindexRun:
+    from marketplace.catalogue.models import StockImage
+
+    with transaction.atomic():
+        run = ReindexRun.objects.create(requested_by=user, total=StockImage.objects.count())
+        transaction.on_commit(lambda: queue.publish(task_names.REINDEX, [run.pk], queue.queue_for(task_names.REINDEX)))
+    return run
+
+
+def queue_overview() -> dict:
+    """Counts per state, for the operator's queue page (Immich-style)."""
+    from django.db.models import Count
+
+    def counts(model):
+        return {row["state"]: row["n"] for row in model.objects.values("state").annotate(n=Count("pk"))}
+
+    return {"image_jobs": counts(ImageJob), "training_runs": counts(TrainingRun), "reindex_runs": counts(ReindexRun)}

@@ -1,0 +1,10 @@
+"""Names of the Celery tasks, shared by the web publisher and the workers that register them.
+
+The web process enqueues by these names and never imports `workers/` (which would load torch and open Milvus)."""
+GENERATE_STOCK_IMAGE = "workers.generate_stock_image"  # queue gpu: preprocess -> G1 -> G2 -> embed
+SEARCH_CATALOGUE = "workers.search_catalogue"  # queue index: query Milvus, write suggestions/recommendations
+INDEX_STOCK_IMAGES = "workers.index_stock_images"  # queue index: bounded batch of dirty stock images
+REINDEX = "workers.reindex"  # queue index: an operator's full re-index
+TRAIN_MODEL = "workers.train_model"  # queue train: one training run, lease + heartbeat
+ROLL_OUT_MODEL = "workers.roll_out_model"  # queue gpu: check a checkpoint loads, then make it the active version
+SWEEP_STUCK_JOBS = "workers.sweep_stuck_jobs"  # queue index, every 30 s from celery beat

@@ -1,0 +1,1 @@
+"""Sellers' listings, the street photos they upload, and the catalogue images suggested for them."""

@@ -1,0 +1,54 @@
+from django.conf import settings
+from django.db import models
+
+from marketplace.catalogue.models import GarmentType, StockImage
+
+
+class Listing(models.Model):
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="listings")
+    title = models.CharField(max_length=200)
+    garment_type = models.CharField(max_length=16, choices=GarmentType.choices, default=GarmentType.TOP)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    # Catalogue images the seller accepted from the suggestions.
+    catalogue_images = models.ManyToManyField(StockImage, blank=True, related_name="listings")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ListingPhoto(models.Model):
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="photos")
+    image = models.ImageField(upload_to="listing-photos/%Y/%m/")
+    garment_type = models.CharField(max_length=16, choices=GarmentType.choices, default=GarmentType.TOP)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Suggestion(models.Model):
+    class Status(models.TextChoices):
+        PROPOSED = "proposed"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    photo = models.ForeignKey(ListingPhoto, on_delete=models.CASCADE, related_name="suggestions")
+    stock_image = models.ForeignKey(StockImage, on_delete=models.CASCADE, related_name="suggestions")
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["photo_id", "rank"]
+        constraints = [
+            # A re-run job replaces its rows; these make a duplicate impossible even if two runs raced.
+            models.UniqueConstraint(fields=["photo", "stock_image"], name="uniq_suggestion_photo_stock"),
+            models.UniqueConstraint(fields=["photo", "rank"], name="uniq_suggestion_photo_rank"),
+        ]

@@ -1,0 +1,1 @@
+"""Buyers' photo searches and the items recommended for them."""

@@ -1,0 +1,36 @@
+"""Buyer use cases: a photo search (which starts a job) and its recommendations."""
+from __future__ import annotations
+
+from django.db import transaction
+
+from marketplace.catalogue.models import Item
+from marketplace.jobs.services import SearchHit, job_create
+from marketplace.uploads import check_image_upload
+
+from .models import Recommendation, SearchQuery
+
+
+def search_query_create(*, buyer, upload, garment_type: str):
+    checked = check_image_upload(upload)
+    with transaction.atomic():
+        query = SearchQuery.objects.create(buyer=buyer, image=upload, garment_type=garment_type,
+                                           width=checked.width, height=checked.height)
+        job = job_create(owner=buyer, garment_type=garment_type, search_query=query)
+    return query, job
+
+
+def recommendations_replace(query: SearchQuery, hits: list[SearchHit], limit: int) -> list[Recommendation]:
+    """Replace the query's recommendations: one row per item (its best-scoring stock image), in-stock items only.
+
+    Call inside the transaction that finishes the job, so a re-run never duplicates."""
+    query.recommendations.all().delete()
+    in_stock = set(Item.objects.filter(pk__in={h.item_id for h in hits}, in_stock=True).values_list("pk", flat=True))
+    seen, rows = set(), []
+    for hit in sorted(hits, key=lambda h: -h.score):
+        if hit.item_id in seen or hit.item_id not in in_stock:
+            continue
+        seen.add(hit.item_id)
+        rows.append(Recommendation(query=query, item_id=hit.item_id, rank=len(rows) + 1, score=hit.score))
+        if len(rows) == limit:
+            break
+    return Recommendation.objects.bulk_create(rows)

@@ -1,0 +1,31 @@
+import signal
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from workers.stack import Stack
+
+
+class Command(BaseCommand):
+    help = "Run the embedded stack (valkey-server, gpu/index/train workers, web on 127.0.0.1:8000) until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, port, **_):
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+        with Stack(settings.VAR_DIR, web_port=port) as stack:
+            self.stdout.write(f"stack up: web http://127.0.0.1:{port}/ (API docs /api/docs/, admin /admin/), "
+                              f"logs in {stack.log_dir}. Ctrl-C stops it.")
+            try:
+                while not stop:
+                    dead = [s.name for s in stack.services if not s.alive()]
+                    if dead:
+                        self.stderr.write(f"stopped unexpectedly: {dead}; see {stack.log_dir}")
+                        break
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+        self.stdout.write("stack stopped")

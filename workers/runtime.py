@@ -1,0 +1,65 @@
+"""Per-process caches: the active generator and the vector index are loaded once per worker child, on its first
+task, and reused (loading the generator + mediapipe takes seconds; opening milvus-lite about one).
+
+A worker notices a roll-out on its next task: the active ModelVersion is read each time (one indexed query) and a
+different version is loaded in place of the old one."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_generator = None
+_generator_key = None
+_index = None
+
+
+def _configure_torch() -> None:
+    import torch
+
+    threads = int(os.environ.get("TORCH_THREADS", "0"))
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def device() -> str | None:
+    return None if settings.ML_DEVICE == "auto" else settings.ML_DEVICE
+
+
+def active_generator():
+    """(generator, ModelVersion or None). Falls back to the shipped checkpoint, else an untrained seeded model."""
+    global _generator, _generator_key
+    from marketplace.jobs.models import ModelVersion
+
+    version = ModelVersion.objects.filter(is_active=True).first()
+    key = (version.pk, version.checkpoint) if version else "default"
+    with _lock:
+        if key != _generator_key:
+            from imagegen.generator import StockImageGenerator
+
+            _configure_torch()
+            if version:
+                _generator = StockImageGenerator.from_checkpoint(version.checkpoint, device=device())
+            else:
+                _generator = StockImageGenerator.default(device=device())
+            _generator_key = key
+            log.info("loaded generator %s", _generator.info.get("label"))
+    return _generator, version
+
+
+def vector_index():
+    """The process's one VectorIndex (milvus-lite allows one process per file: only the index worker calls this)."""
+    global _index
+    with _lock:
+        if _index is None:
+            from search.embedding import EMBEDDER_VERSION, EMBEDDING_DIM
+            from search.index import VectorIndex, collection_name
+
+            if "://" not in settings.MILVUS_URI:
+                os.makedirs(os.path.dirname(os.path.abspath(settings.MILVUS_URI)), exist_ok=True)
+            _index = VectorIndex(settings.MILVUS_URI, collection_name(EMBEDDER_VERSION), EMBEDDING_DIM)
+    return _index

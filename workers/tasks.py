@@ -1,0 +1,55 @@
+"""Celery tasks: thin wrappers that take primary keys and call `workers.pipeline` / `workers.training`.
+
+Photo stages are short (seconds), so they ack late and rely on broker redelivery after a crash; the database claim
+makes a redelivery safe. Training is long, so it acks early and relies on its database lease and the sweeper."""
+from celery import shared_task
+
+from marketplace.jobs import services, task_names
+
+from . import pipeline
+
+
+@shared_task(name=task_names.GENERATE_STOCK_IMAGE, bind=True)
+def generate_stock_image(self, job_id: int) -> str:
+    return pipeline.generate_stock_image(job_id, self.request.id)
+
+
+@shared_task(name=task_names.SEARCH_CATALOGUE, bind=True)
+def search_catalogue(self, job_id: int) -> str:
+    return pipeline.search_catalogue(job_id, self.request.id)
+
+
+@shared_task(name=task_names.INDEX_STOCK_IMAGES)
+def index_stock_images() -> int:
+    remaining = pipeline.index_dirty_stock_images()
+    if remaining:  # bounded batches: re-enqueue until the catalogue is caught up
+        index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
+    return remaining
+
+
+@shared_task(name=task_names.REINDEX)
+def reindex(run_id: int) -> None:
+    pipeline.reindex(run_id)
+
+
+@shared_task(name=task_names.ROLL_OUT_MODEL)
+def roll_out_model(version_id: int) -> str:
+    return pipeline.roll_out_model(version_id)
+
+
+@shared_task(name=task_names.TRAIN_MODEL, bind=True, acks_late=False)
+def train_model(self, run_id: int) -> str:
+    from .training import run_training
+
+    return run_training(run_id, self.request.id)
+
+
+@shared_task(name=task_names.SWEEP_STUCK_JOBS)
+def sweep_stuck_jobs() -> dict:
+    """Publish again what the broker lost, and let the index catch up with any stock images still flagged dirty."""
+    from marketplace.catalogue.models import StockImage
+
+    counts = services.jobs_sweep()
+    if StockImage.objects.filter(index_dirty=True).exists():
+        index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
+    return counts

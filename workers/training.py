@@ -1,0 +1,82 @@
+"""A training run as an operator starts it: claim the TrainingRun row, prepare data, train with a heartbeat,
+register the checkpoint as a ModelVersion, and optionally roll it out.
+
+Used by the `train_model` Celery task and by `manage.py train_model` (same function, no broker)."""
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+from django.conf import settings
+
+from marketplace.jobs import services as jobs
+from marketplace.jobs.models import ModelVersion, TrainingRun
+
+log = logging.getLogger(__name__)
+
+# Procedural data made when an operator trains without naming a manifest (small: minutes on 2 cores).
+DEFAULT_SYNTH_ITEMS = 120
+DEFAULT_SYNTH_PHOTOS = 3
+
+
+class Cancelled(Exception):
+    pass
+
+
+def default_manifest() -> Path:
+    """The training set used when a run names none: procedural street-to-shop data, generated once."""
+    manifest = settings.TRAINING_DATA_DIR / "manifest.jsonl"
+    if not manifest.exists():
+        from imagegen.synth import generate_dataset
+
+        generate_dataset(settings.TRAINING_DATA_DIR, items=DEFAULT_SYNTH_ITEMS, photos_per_item=DEFAULT_SYNTH_PHOTOS,
+                         seed=0)
+    return manifest
+
+
+def run_training(run_id: int, task_id: str) -> str:
+    run = jobs.training_run_claim(run_id, task_id)
+    if run is None:
+        return "skipped: not claimable"
+    params = dict(run.parameters)
+    out_dir = Path(settings.MODEL_DIR) / f"run-{run.pk}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    TrainingRun.objects.filter(pk=run.pk).update(output_dir=str(out_dir))
+    try:
+        from imagegen.data import PairDataset, read_manifest
+        from imagegen.train import TrainConfig, train
+
+        manifest = Path(params.get("data") or default_manifest())
+        records = read_manifest(manifest)
+        image_size = int(params.get("image_size", 64))
+        train_set = PairDataset([r for r in records if r.split == "train"], image_size,
+                                cache_dir=manifest.parent / "cache")
+        train_set.prepare(progress=False)
+        fields = {k: params[k] for k in ("steps", "batch_size", "lr", "seed") if k in params}
+        config = TrainConfig(image_size=image_size, resume=(out_dir / "training_state.pt").exists(), **fields)
+
+        def heartbeat(step, total_steps, losses):
+            if not jobs.training_run_heartbeat(run.pk, task_id, step=step, total_steps=total_steps,
+                                               losses={k: round(float(v), 5) for k, v in losses.items()}):
+                raise Cancelled()
+
+        result = train(config, train_set, out_dir, on_progress=heartbeat)
+        version = ModelVersion.objects.create(
+            label=f"run{run.pk}-step{result.steps}", checkpoint=str(result.checkpoint_path),
+            metrics={"final_losses": getattr(result, "final_losses", {})}, training_run=run)
+        jobs.training_run_finish(run.pk, task_id, state=TrainingRun.State.DONE,
+                                 log_text=f"checkpoint {result.checkpoint_path}\nmodel version {version.label}")
+        if params.get("activate"):
+            from .pipeline import roll_out_model
+
+            roll_out_model(version.pk)
+        return "done"
+    except Cancelled:
+        jobs.training_run_finish(run.pk, task_id, state=TrainingRun.State.CANCELLED, error="cancelled by an operator")
+        return "cancelled"
+    except Exception as exc:
+        log.error("training run %s failed\n%s", run.pk, traceback.format_exc())
+        jobs.training_run_finish(run.pk, task_id, state=TrainingRun.State.FAILED,
+                                 error=f"{type(exc).__name__}: {exc}", log_text=traceback.format_exc())
+        return "failed"
