@@ -39,22 +39,23 @@ from imagegen.networks import GANConfig, build_generators, count_params  # noqa:
 from imagegen.train import TrainConfig, Trainer  # noqa: E402
 
 
-def _timeit(fn, reps: int, warmup: int, device: torch.device) -> float:
-    """Median seconds per call."""
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(reps):
+def _timeit_pair(full, bare, reps: int, warmup: int, device: torch.device) -> tuple[float, float]:
+    """Median seconds per call of ``full`` and of ``bare``, timed alternately so that load from other processes on
+    a shared machine hits both about equally (the ratio is the number that matters)."""
+    def timed(fn) -> float:
         t0 = time.perf_counter()
         fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):  # first calls pay for allocator growth and oneDNN / cuDNN kernel selection
+        timed(full), timed(bare)
+    a, b = [], []
+    for _ in range(reps):
+        a.append(timed(full))
+        b.append(timed(bare))
+    return statistics.median(a), statistics.median(b)
 
 
 def _batch(n: int, size: int, device: torch.device, seed: int = 0):
@@ -71,8 +72,6 @@ def bench_train(size: int, batch: int, reps: int, device: torch.device) -> dict:
                       channels_last=device.type == "cuda")
     trainer = Trainer(cfg.gan_config(), cfg, device)
     photo, stock, items = _batch(batch, size, device)
-    full = _timeit(lambda: trainer.train_step(photo, stock, items), reps, 1, device)
-
     g1, g2 = build_generators(cfg.gan_config())
     g1.to(device).train(), g2.to(device).train()
 
@@ -81,7 +80,7 @@ def bench_train(size: int, batch: int, reps: int, device: torch.device) -> dict:
         out2 = g2(torch.cat([photo, out1.detach()], 1))
         (F.mse_loss(out1, stock) + F.mse_loss(out2, stock)).backward()
 
-    base = _timeit(bare, reps, 1, device)
+    full, base = _timeit_pair(lambda: trainer.train_step(photo, stock, items), bare, reps, 3, device)
     return {"task": "train", "size": size, "batch": batch, "device": device.type,
             "full_ms_per_step": full * 1000, "full_pairs_per_s": batch / full,
             "baseline_ms_per_step": base * 1000, "baseline_pairs_per_s": batch / base, "ratio": full / base,
@@ -91,8 +90,6 @@ def bench_train(size: int, batch: int, reps: int, device: torch.device) -> dict:
 def bench_generate(size: int, batch: int, reps: int, device: torch.device) -> dict:
     gen = StockImageGenerator.untrained(image_size=size, seed=0, device=device)
     photo, _, _ = _batch(batch, size, device)
-    full = _timeit(lambda: gen.forward_preprocessed(photo), reps, 2, device)
-
     g1, g2 = gen.g1, gen.g2
 
     def bare():
@@ -100,7 +97,7 @@ def bench_generate(size: int, batch: int, reps: int, device: torch.device) -> di
             out1 = g1(photo)
             g2(torch.cat([photo, out1], 1))
 
-    base = _timeit(bare, reps, 2, device)
+    full, base = _timeit_pair(lambda: gen.forward_preprocessed(photo), bare, reps, 3, device)
     return {"task": "generate", "size": size, "batch": batch, "device": device.type,
             "full_ms_per_image": full * 1000 / batch, "baseline_ms_per_image": base * 1000 / batch,
             "ratio": full / base}

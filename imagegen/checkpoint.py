@@ -70,6 +70,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the web/worker processes may run as another user
         torch.save(obj, tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -454,7 +454,8 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
 
         def save_all(metrics: dict[str, float] | None = None) -> None:
             save_checkpoint(ckpt_path, trainer.g1, trainer.g2, gan_cfg, step=step, data_fingerprint=fingerprint,
-                            metrics=metrics, half=config.half, extra={"train_config": asdict(config)})
+                            metrics=metrics, half=config.half,
+                            extra={"label": f"{out_dir.resolve().name}-step{step}", "train_config": asdict(config)})
             save_training_state(state_path, {"trainer": trainer.state_dict(), "rng": _rng_state(), "step": step,
                                              "gan_config": gan_cfg.to_dict(), "batch_size": config.batch_size,
                                              "seed": config.seed, "data_fingerprint": fingerprint})
@@ -469,43 +470,47 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
         last_losses = {k: v for k, v in history[-1].items() if k not in ("step", "epoch")} if history else {}
         pin = device.type == "cuda"
 
-        while step < total_steps and not stopped_early:
-            epoch, offset = divmod(step, spe)
-            batches = epoch_batches(n, config.batch_size, config.seed, epoch)[offset:]
-            batches = batches[: total_steps - step]
-            loader = torch.utils.data.DataLoader(
-                train_set, batch_sampler=batches, num_workers=config.num_workers, pin_memory=pin,
-                generator=torch.Generator().manual_seed(config.seed + epoch))  # seeds the workers only
-            for batch in loader:
-                losses = trainer.train_step(batch["photo"], batch["stock"], batch["item_index"])
-                step += 1
-                pairs_seen += batch["photo"].shape[0]
-                since_log += 1
-                for k, v in losses.items():
-                    sums[k] = sums[k] + v if k in sums else v.clone()
-                bar.update(1)
+        try:
+            while step < total_steps and not stopped_early:
+                epoch, offset = divmod(step, spe)
+                batches = epoch_batches(n, config.batch_size, config.seed, epoch)[offset:]
+                batches = batches[: total_steps - step]
+                loader = torch.utils.data.DataLoader(
+                    train_set, batch_sampler=batches, num_workers=config.num_workers, pin_memory=pin,
+                    generator=torch.Generator().manual_seed(config.seed + epoch))  # seeds the workers only
+                for batch in loader:
+                    losses = trainer.train_step(batch["photo"], batch["stock"], batch["item_index"])
+                    step += 1
+                    pairs_seen += batch["photo"].shape[0]
+                    since_log += 1
+                    for k, v in losses.items():
+                        sums[k] = sums[k] + v if k in sums else v.clone()
+                    bar.update(1)
 
-                if step % config.log_every == 0 or step == total_steps:
-                    last_losses = {k: round(v.item() / since_log, 6) for k, v in sums.items()}
-                    row = {"step": step, "epoch": epoch, **last_losses}
-                    history.append(row)
-                    with log_path.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
-                    bar.set_postfix(D=f"{last_losses['d_real']:.3f}", G1=f"{last_losses['g1_total']:.3f}",
-                                    G2l2=f"{last_losses['g2_l2']:.4f}", refresh=False)
-                    sums, since_log = {}, 0
-                    if on_progress is not None:
-                        try:
-                            on_progress(step, total_steps, dict(last_losses))
-                        except Exception as e:  # the callback asked us to stop: save and return, not crash
-                            stopped_early, stop_reason = True, f"{type(e).__name__}: {e}"
-                            log.warning("training stopped by on_progress at step %d: %s", step, stop_reason)
-                if config.sample_every and step % config.sample_every == 0:
-                    write_samples(out_dir / "samples" / f"step_{step:06d}.png")
-                if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
-                    save_all()
-                if stopped_early:
-                    break
+                    if step % config.log_every == 0 or step == total_steps:
+                        last_losses = {k: round(v.item() / since_log, 6) for k, v in sums.items()}
+                        row = {"step": step, "epoch": epoch, **last_losses}
+                        history.append(row)
+                        with log_path.open("a") as f:
+                            f.write(json.dumps(row) + "\n")
+                        bar.set_postfix(D=f"{last_losses['d_real']:.3f}", G1=f"{last_losses['g1_total']:.3f}",
+                                        G2l2=f"{last_losses['g2_l2']:.4f}", refresh=False)
+                        sums, since_log = {}, 0
+                        if on_progress is not None:
+                            try:
+                                on_progress(step, total_steps, dict(last_losses))
+                            except Exception as e:  # the callback asked us to stop: save and return, not crash
+                                stopped_early, stop_reason = True, f"{type(e).__name__}: {e}"
+                                log.warning("training stopped by on_progress at step %d: %s", step, stop_reason)
+                    if config.sample_every and step % config.sample_every == 0:
+                        write_samples(out_dir / "samples" / f"step_{step:06d}.png")
+                    if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
+                        save_all()
+                    if stopped_early:
+                        break
+        except KeyboardInterrupt:  # Ctrl-C in the CLI: keep what was learnt (the interrupted step may be half-done)
+            stopped_early, stop_reason = True, "KeyboardInterrupt"
+            log.warning("interrupted at step %d: saving", step)
         bar.close()
         train_time = time.perf_counter() - t_loop
 

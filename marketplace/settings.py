@@ -6,7 +6,7 @@ Everything that differs between the embedded default and production comes from e
 |---|---|---|
 | `DATABASE_URL` | SQLite file `var/db.sqlite3` | `postgres://...` |
 | `REDIS_URL` | `redis://127.0.0.1:6390/0` (the valkey-server that `./dev` starts) | `redis://redis:6379/0` |
-| `MILVUS_URI` | milvus-lite file `var/milvus.db` (one process: the `index` worker) | `http://milvus:19530` |
+| `VECTOR_INDEX_URI` | milvus-lite file `var/milvus.db` (one process: the `index` worker) | `http://milvus:19530` |
 | `MEDIA_ROOT` | `var/media` | a volume shared by web and workers |
 | `MARKETPLACE_PROCESS` | `web` in wsgi.py; anything else elsewhere | |
 """
@@ -97,8 +97,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # Integration tests run real worker processes against the test database, so it must be a file, not memory.
-    if os.environ.get("TEST_DATABASE_PATH"):
-        DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_PATH"]}
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_PATH", str(VAR_DIR / "test-db.sqlite3"))}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -182,7 +181,8 @@ RECOMMENDATIONS_PER_QUERY = 12
 PIPELINE_FAULT_DELAY_S = float(os.environ.get("PIPELINE_FAULT_DELAY_S", "0"))
 
 # --- Machine learning (read by workers only) ------------------------------------------------------------------
-MILVUS_URI = os.environ.get("MILVUS_URI", str(VAR_DIR / "milvus.db"))
+# Not named MILVUS_URI: pymilvus reads that variable itself at import and rejects a milvus-lite file path.
+VECTOR_INDEX_URI = os.environ.get("VECTOR_INDEX_URI", str(VAR_DIR / "milvus.db"))
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
 TRAINING_DATA_DIR = Path(os.environ.get("TRAINING_DATA_DIR", VAR_DIR / "training-data"))
 ML_DEVICE = os.environ.get("ML_DEVICE", "auto")

@@ -110,5 +110,10 @@ class VectorIndex:
     def drop(self) -> None:
         self._client.drop_collection(self.collection)
 
+    def clear(self) -> None:
+        """Remove every row (drop and re-create the collection): the first step of a full rebuild."""
+        self.drop()
+        self._ensure_collection()
+
     def close(self) -> None:
         self._client.close()

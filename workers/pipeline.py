@@ -162,10 +162,13 @@ def index_dirty_stock_images(batch: int = INDEX_BATCH) -> int:
 
 
 def reindex(run_id: int) -> None:
-    """An operator's full re-index: flag everything dirty, then work through it in batches, counting progress."""
+    """An operator's full re-index: empty the collection (vectors of deleted stock images go with it), flag every
+    stock image dirty, then work through them in batches, counting progress. Searches during a rebuild see a partial
+    catalogue; at this catalogue size a rebuild takes seconds."""
     if not ReindexRun.objects.filter(pk=run_id, state=ReindexRun.State.PENDING).update(state=ReindexRun.State.RUNNING):
         return
     try:
+        runtime.vector_index().clear()
         total = StockImage.objects.count()
         StockImage.objects.update(index_dirty=True)
         ReindexRun.objects.filter(pk=run_id).update(total=total)

@@ -59,7 +59,7 @@ def vector_index():
             from search.embedding import EMBEDDER_VERSION, EMBEDDING_DIM
             from search.index import VectorIndex, collection_name
 
-            if "://" not in settings.MILVUS_URI:
-                os.makedirs(os.path.dirname(os.path.abspath(settings.MILVUS_URI)), exist_ok=True)
-            _index = VectorIndex(settings.MILVUS_URI, collection_name(EMBEDDER_VERSION), EMBEDDING_DIM)
+            if "://" not in settings.VECTOR_INDEX_URI:
+                os.makedirs(os.path.dirname(os.path.abspath(settings.VECTOR_INDEX_URI)), exist_ok=True)
+            _index = VectorIndex(settings.VECTOR_INDEX_URI, collection_name(EMBEDDER_VERSION), EMBEDDING_DIM)
     return _index

@@ -351,6 +351,10 @@ def build_canvas(spec: ItemSpec) -> Canvas:
             pd.polygon(seg.polygon(0.0, 1.0), fill=pid)
             for side in (-1, 1):
                 pd.ellipse([320 + side * 150 - 58, 120, 320 + side * 150 + 58, 150 + 0.95 * CANVAS_HEAD], fill=0)
+    if spec.garment == "top":  # sloped shoulder seams (no square corners)
+        for side in (-1, 1):
+            pd.polygon([(320 + side * 58, 0), (320 + side * 58, 148), (320 + side * 140, 174),
+                        (320 + side * 330, 236), (320 + side * 330, 0)], fill=0)
     if spec.cut == "hoodie":  # hood lying behind the neck
         pd.ellipse([320 - 92, 150 - 70, 320 + 92, 150 + 52], fill=TORSO)
     if spec.garment == "top":
@@ -385,7 +389,7 @@ def build_canvas(spec: ItemSpec) -> Canvas:
     else:
         pel = segs[PELVIS][0]
         td.polygon(pel.polygon(0.0, 0.2), fill=150)  # waistband
-        td.line([(320, 60 + 30), (320, 60 + 0.95 * CANVAS_HEAD)], fill=200, width=3)  # fly
+        td.line([(320, 60 + 30), (320, 60 + 0.6 * CANVAS_HEAD)], fill=140, width=3)  # fly
         for side in (-1, 1):
             td.arc([320 + side * 70 - 50, 60 - 10, 320 + side * 70 + 50, 60 + 90], 0 if side > 0 else 90,
                    90 if side > 0 else 180, fill=200, width=3)

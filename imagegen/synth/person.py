@@ -143,6 +143,13 @@ class _Masks:
         d.polygon([(x * SS, y * SS) for x, y in pts], fill=fill)
 
 
+def _grow(mask: np.ndarray, r: float) -> np.ndarray:
+    """Dilate a mask by ``r`` pixels (soft edge)."""
+    k = max(int(round(r)), 1) * 2 + 1
+    grown = cv2.dilate((mask > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.7)
+
+
 def _shading(mask: np.ndarray, light: np.ndarray, ambient: float = 0.5) -> np.ndarray:
     """Lambert shading of the height field sqrt(1-(1-d/r)^2) made from the mask's distance transform.
 
@@ -354,6 +361,8 @@ def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Person
                       (ax_ - 0.22 * h, ay_ + 0.25 * h)])
         limbs[f"{side}_shoe"] = M.done(img)
 
+    yy_col = np.arange(S, dtype=np.float32)[:, None]
+
     # --- garment parts ------------------------------------------------------------------------
     gsegs = {**_garment_segments(top_item, j, h, bw), **_garment_segments(bottom_item, j, h, bw)}
     gparts = {}
@@ -361,6 +370,24 @@ def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Person
         for pid, (seg_c, cover) in cv.segments.items():
             t0 = -0.35 if pid == G.TORSO else 0.0
             gparts[pid] = _warp_part(cv, pid, gsegs[pid], S, scale_hint, t0, cover)
+
+    # Clothes follow the body: each panel is clipped to its body part grown by a little ease,
+    # so sleeves are round at the shoulder and loose tops do not stick out as boxes.
+    shoulder_y = min(rs[1], ls[1])
+    clips = {
+        G.TORSO: _grow(np.maximum(torso_m, neck_m), 0.14 * h),
+        G.PELVIS: _grow(np.maximum.reduce([torso_m, limbs["right_leg"], limbs["left_leg"]]), 0.1 * h),
+    }
+    if top_item.cut == "hoodie":  # the hood lies above the shoulders, outside the body
+        clips[G.TORSO] = np.maximum(clips[G.TORSO], (yy_col < shoulder_y - 0.25 * h).astype(np.float32))
+    for side, ids in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
+        arm_clip = _grow(limbs[f"{side}_arm"], 0.08 * h)
+        clips.update({i: arm_clip for i in ids})
+    for side, ids in (("right", (G.R_THIGH, G.R_SHIN)), ("left", (G.L_THIGH, G.L_SHIN))):
+        leg_clip = _grow(limbs[f"{side}_leg"], 0.1 * h)
+        clips.update({i: leg_clip for i in ids})
+    for pid, (rgb_p, mask_p) in gparts.items():
+        gparts[pid] = (rgb_p, mask_p * clips[pid])
 
     # --- head ---------------------------------------------------------------------------------
     img, d = M.new()

@@ -143,6 +143,7 @@ def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_pa
     resumed = train(TrainConfig(steps=7, resume=True, **cfg), data, tmp_path / "run")
     assert resumed.resumed_from == 4 and resumed.step == 7
     assert load_checkpoint(resumed.checkpoint_path).step == 7
+    assert StockImageGenerator.from_checkpoint(resumed.checkpoint_path).info["label"] == "run-step7"
     assert [h["step"] for h in resumed.history] == list(range(1, 8))
     assert resumed.history == straight.history  # resume is exact: same data order, optimiser and RNG state
     lines = (tmp_path / "run" / "losses.jsonl").read_text().splitlines()

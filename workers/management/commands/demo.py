@@ -45,7 +45,7 @@ class Command(BaseCommand):
             if time.time() > deadline:
                 raise CommandError("the index worker did not index the catalogue in 180 s: see var/logs/index.log")
             time.sleep(0.2)
-        out(f"indexed {StockImage.objects.count()} stock images in Milvus ({settings.MILVUS_URI})")
+        out(f"indexed {StockImage.objects.count()} stock images in Milvus ({settings.VECTOR_INDEX_URI})")
 
         seller = demo.Api(base, demo.user_token("demo-seller"))
         buyer = demo.Api(base, demo.user_token("demo-buyer"))

@@ -1,0 +1,187 @@
+"""Writing a street-to-shop dataset to disk: stock images, photos, masks, manifest, items, contact sheet.
+
+Determinism: item ``i`` is ``make_item(seed, i)`` and its photo ``k`` is drawn from the random
+stream seeded by ``(seed, i, k)``, so the files do not depend on the worker count or on which
+worker drew what. Splits are a seeded permutation of item indices cut by ``split``: a test item
+never has a photo in train (retrieval is judged on unseen items).
+
+Parallelism: a spawn-safe ``multiprocessing`` Pool over chunks of items. A chunk keeps one
+item's canvas in the worker's cache for all of that item's photos and amortises the per-task
+pickling; the parent only receives small manifest rows.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .garments import make_item, render_stock
+
+PHOTO_TAG = 0xF0  # mixed into photo seeds so they never coincide with item seeds
+
+
+def photo_seed(seed: int, item_index: int, photo_index: int) -> list[int]:
+    return [int(seed), int(item_index), int(photo_index), PHOTO_TAG]
+
+
+def assign_splits(n_items: int, seed: int, split=(0.8, 0.1, 0.1)) -> list[str]:
+    """Split name per item index: a seeded permutation cut into blocks (exact sizes, by item)."""
+    fr = np.asarray(split, np.float64)
+    fr = fr / fr.sum()
+    n_val = int(round(n_items * fr[1]))
+    n_test = int(round(n_items * fr[2]))
+    if n_items >= 3:  # tiny datasets still get one item in each non-empty split
+        n_val = max(n_val, 1 if fr[1] > 0 else 0)
+        n_test = max(n_test, 1 if fr[2] > 0 else 0)
+    n_train = max(n_items - n_val - n_test, 0)
+    names = ["train"] * n_train + ["val"] * n_val + ["test"] * n_test
+    perm = np.random.default_rng([int(seed), 0x5B1]).permutation(n_items)
+    out = [""] * n_items
+    for pos, idx in enumerate(perm):
+        out[idx] = names[pos] if pos < len(names) else "train"
+    return out
+
+
+def _init_worker() -> None:
+    """Each worker uses one thread: the pool itself is the parallelism (2 shared cores)."""
+    try:
+        import cv2
+        cv2.setNumThreads(1)
+    except Exception:  # pragma: no cover - cv2 is a hard dependency of person.py anyway
+        pass
+
+
+def _render_chunk(args) -> list[tuple[dict, list[dict]]]:
+    """Render and write a chunk of items; returns (item row, manifest rows) per item."""
+    out_dir, seed, jobs, photos_per_item, size = args
+    from .person import render_photo_raw
+
+    out = Path(out_dir)
+    results = []
+    for index, split in jobs:
+        spec = make_item(seed, index)
+        iid = spec.item_id
+        stock_rel = f"stock/{iid}.png"
+        render_stock(spec, size).save(out / stock_rel, optimize=False, compress_level=6)
+        rows = []
+        for k in range(photos_per_item):
+            img, mask, kps, quality = render_photo_raw(spec, photo_seed(seed, index, k), size)
+            photo_rel, mask_rel = f"photos/{iid}_{k}.jpg", f"masks/{iid}_{k}.png"
+            img.save(out / photo_rel, "JPEG", quality=quality)
+            Image.fromarray(((mask > 0.5) * 255).astype(np.uint8), "L").save(out / mask_rel)
+            rows.append({"photo": photo_rel, "stock": stock_rel, "item_id": iid, "garment": spec.garment,
+                         "split": split, "mask": mask_rel,
+                         "keypoints": {n: [round(x, 1), round(y, 1)] for n, (x, y) in kps.items()}})
+        item = {**spec.to_json(), "split": split, "stock": stock_rel, "photos": photos_per_item}
+        results.append((item, rows))
+    return results
+
+
+def _progress(total: int, desc: str):
+    """tqdm when installed, else a plain counter on stderr (the CLI must not depend on it)."""
+    try:
+        from tqdm import tqdm
+        return tqdm(total=total, desc=desc, unit="pair", file=sys.stderr)
+    except ImportError:
+        class _Plain:
+            def __init__(self):
+                self.n, self.t0, self.last = 0, time.time(), 0.0
+
+            def update(self, k):
+                self.n += k
+                if time.time() - self.last > 2 or self.n >= total:
+                    self.last = time.time()
+                    print(f"\r{desc}: {self.n}/{total} pairs", end="", file=sys.stderr, flush=True)
+
+            def close(self):
+                print(file=sys.stderr)
+        return _Plain()
+
+
+def generate_dataset(out_dir, items: int, photos_per_item: int, seed: int = 0, workers: int | None = None,
+                     image_size: int = 384, split=(0.8, 0.1, 0.1), progress: bool = True,
+                     contact_sheet: bool = True) -> Path:
+    """Generate ``items`` catalogue items with ``photos_per_item`` street photos each; returns the manifest path.
+
+    Layout under ``out_dir``: ``stock/ITEM.png``, ``photos/ITEM_K.jpg``, ``masks/ITEM_K.png``,
+    ``manifest.jsonl`` (docs/CONTRACTS.md, imagegen.data), ``items.jsonl`` (one spec per item, for
+    seeding a catalogue) and ``contact_sheet.png``.
+    """
+    out = Path(out_dir)
+    for sub in ("stock", "photos", "masks"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    splits = assign_splits(items, seed, split)
+    workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
+    # Small chunks keep the progress bar moving and the two workers evenly loaded.
+    chunk = max(1, min(8, items // (workers * 8) or 1))
+    jobs = [(i, splits[i]) for i in range(items)]
+    tasks = [(str(out), int(seed), jobs[i:i + chunk], int(photos_per_item), int(image_size))
+             for i in range(0, items, chunk)]
+    bar = _progress(items * photos_per_item, "synth") if progress else None
+    results: list[tuple[dict, list[dict]]] = []
+    if workers == 1:
+        for t in tasks:
+            r = _render_chunk(t)
+            results.extend(r)
+            if bar:
+                bar.update(sum(len(rows) for _, rows in r))
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers, initializer=_init_worker) as pool:
+            for r in pool.imap_unordered(_render_chunk, tasks):
+                results.extend(r)
+                if bar:
+                    bar.update(sum(len(rows) for _, rows in r))
+    if bar:
+        bar.close()
+    results.sort(key=lambda ir: ir[0]["item_id"])
+    manifest = out / "manifest.jsonl"
+    with open(manifest, "w", encoding="utf-8") as f:
+        for _, rows in results:
+            for row in rows:
+                f.write(json.dumps(row, separators=(",", ":")) + "\n")
+    with open(out / "items.jsonl", "w", encoding="utf-8") as f:
+        for item, _ in results:
+            f.write(json.dumps(item, separators=(",", ":")) + "\n")
+    if contact_sheet and results:
+        make_contact_sheet(manifest, out / "contact_sheet.png")
+    return manifest
+
+
+def make_contact_sheet(manifest, path, n: int = 12, per_row: int = 3, cell: int = 128) -> Path:
+    """A grid of stock | photo | mask (with keypoints) triples, one photo per item: for eyeballing."""
+    from PIL import ImageDraw
+
+    base = Path(manifest).parent
+    rows, seen = [], set()
+    for line in open(manifest, encoding="utf-8"):
+        row = json.loads(line)
+        if row["item_id"] in seen:
+            continue
+        seen.add(row["item_id"])
+        rows.append(row)
+        if len(rows) >= n:
+            break
+    n_rows = (len(rows) + per_row - 1) // per_row
+    sheet = Image.new("RGB", (per_row * 3 * cell, n_rows * cell), "white")
+    for i, row in enumerate(rows):
+        photo = Image.open(base / row["photo"]).convert("RGB")
+        scale = cell / photo.width
+        mask = Image.open(base / row["mask"]).convert("RGB").resize((cell, cell))
+        d = ImageDraw.Draw(mask)
+        for name, (x, y) in row.get("keypoints", {}).items():
+            colour = (230, 40, 40) if name.startswith("left") else (40, 90, 230) if name.startswith("right") else (40, 180, 40)
+            d.ellipse([x * scale - 2, y * scale - 2, x * scale + 2, y * scale + 2], fill=colour)
+        tiles = [Image.open(base / row["stock"]).convert("RGB").resize((cell, cell), Image.LANCZOS),
+                 photo.resize((cell, cell), Image.LANCZOS), mask]
+        r, c = divmod(i, per_row)
+        for j, tile in enumerate(tiles):
+            sheet.paste(tile, ((c * 3 + j) * cell, r * cell))
+    sheet.save(path, optimize=True)
+    return Path(path)

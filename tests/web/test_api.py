@@ -1,0 +1,127 @@
+"""The HTTP API without workers: ownership, upload validation, staff-only endpoints, the schema.
+
+These tests use ordinary (rolled-back) transactions, so on-commit publishing never fires: no broker is needed."""
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from PIL import Image
+from rest_framework.test import APIClient
+
+from marketplace.jobs.models import ImageJob
+from marketplace.listings.models import ListingPhoto
+from tests.conftest import image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(username: str, staff: bool = False) -> APIClient:
+    user = get_user_model().objects.create_user(username=username, password="pw-123456", is_staff=staff)
+    c = APIClient()
+    c.force_authenticate(user)
+    return c
+
+
+def upload(c: APIClient, listing_id: int, data: bytes, name: str = "p.jpg"):
+    f = io.BytesIO(data)
+    f.name = name
+    return c.post(f"/api/listings/{listing_id}/photos/", {"image": f}, format="multipart")
+
+
+@pytest.fixture
+def seller(media_root):
+    return client_for("alice")
+
+
+@pytest.fixture
+def listing(seller):
+    r = seller.post("/api/listings/", {"title": "Red top", "garment_type": "top"}, format="json")
+    assert r.status_code == 201
+    return r.json()
+
+
+def test_valid_upload_is_accepted_with_a_job_url(seller, listing):
+    r = upload(seller, listing["id"], image_bytes())
+    assert r.status_code == 202
+    body = r.json()
+    assert body["job"]["state"] == "pending"
+    assert r["Location"].endswith(f"/api/jobs/{body['job']['id']}/")
+    assert ImageJob.objects.get(pk=body["job"]["id"]).listing_photo_id == body["id"]
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"this is not an image at all", "not an image"),
+    (image_bytes()[:300], "damaged"),
+    (image_bytes(size=(20, 20)), "at least"),
+])
+def test_bad_upload_is_400_with_reason_and_creates_no_job(seller, listing, data, reason):
+    r = upload(seller, listing["id"], data)
+    assert r.status_code == 400
+    assert reason in str(r.json()).lower()
+    assert ImageJob.objects.count() == 0
+    assert ListingPhoto.objects.count() == 0
+
+
+def test_upload_without_file_is_400(seller, listing):
+    r = seller.post(f"/api/listings/{listing['id']}/photos/", {}, format="multipart")
+    assert r.status_code == 400
+    assert "image" in r.json()
+
+
+def test_huge_upload_is_413_and_creates_no_job(seller, listing, settings):
+    settings.UPLOAD_MAX_PIXELS = 100 * 100
+    r = upload(seller, listing["id"], image_bytes("PNG", size=(200, 200)), "big.png")
+    assert r.status_code == 413
+    assert "megapixels" in r.json()["detail"]
+    settings.UPLOAD_MAX_BYTES = 1000
+    r = upload(seller, listing["id"], image_bytes("PNG", size=(90, 90)) + b"\0" * 2000, "big2.png")
+    assert r.status_code == 413
+    assert ImageJob.objects.count() == 0
+
+
+def test_second_seller_cannot_see_listing_photo_job_or_suggestions(seller, listing):
+    job_id = upload(seller, listing["id"], image_bytes()).json()["job"]["id"]
+    mallory = client_for("mallory")
+    assert mallory.get(f"/api/listings/{listing['id']}/").status_code == 404
+    assert mallory.get(f"/api/listings/{listing['id']}/suggestions/").status_code == 404
+    assert upload(mallory, listing["id"], image_bytes()).status_code == 404
+    assert mallory.get(f"/api/jobs/{job_id}/").status_code == 404
+    assert mallory.get("/api/listings/").json()["results"] == []
+    assert seller.get(f"/api/jobs/{job_id}/").status_code == 200
+
+
+def test_anonymous_user_cannot_upload(listing):
+    f = io.BytesIO(image_bytes())
+    f.name = "p.jpg"
+    r = APIClient().post(f"/api/listings/{listing['id']}/photos/", {"image": f}, format="multipart")
+    assert r.status_code in (401, 403)
+
+
+def test_only_staff_reach_admin_endpoints(seller):
+    for path in ("/api/admin/training-runs/", "/api/admin/reindex-runs/", "/api/admin/model-versions/",
+                 "/api/admin/queues/"):
+        assert seller.get(path).status_code == 403, path
+    assert seller.post("/api/admin/training-runs/", {"steps": 10}, format="json").status_code == 403
+    staff = client_for("ops", staff=True)
+    assert staff.get("/api/admin/queues/").status_code == 200
+    r = staff.post("/api/admin/training-runs/", {"steps": 10, "image_size": 64}, format="json")
+    assert r.status_code == 202 and r.json()["state"] == "pending"
+    assert staff.post("/api/admin/training-runs/", {"steps": -1}, format="json").status_code == 400
+
+
+def test_retry_is_refused_for_a_job_that_did_not_fail(seller, listing):
+    job_id = upload(seller, listing["id"], image_bytes()).json()["job"]["id"]
+    r = seller.post(f"/api/jobs/{job_id}/retry/")
+    assert r.status_code == 409
+    ImageJob.objects.filter(pk=job_id).update(state="failed", error="boom")
+    r = seller.post(f"/api/jobs/{job_id}/retry/")
+    assert r.status_code == 202 and r.json()["state"] == "pending" and r.json()["error"] == ""
+
+
+def test_openapi_schema_lists_the_upload_endpoints(seller):
+    r = APIClient().get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert r.status_code == 200
+    paths = r.json()["paths"] if r["Content-Type"].startswith("application/json") else r.content.decode()
+    for p in ("/api/listings/{id}/photos/", "/api/searches/", "/api/jobs/{id}/retry/", "/api/admin/reindex-runs/"):
+        assert p in paths
