@@ -146,7 +146,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                           stored_dtype=payload.get("stored_dtype", "float32"), created=payload.get("created"),
                           extra=dict(payload.get("extra") or {}))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise CheckpointError(f"{path} is an incomplete or malformed generator checkpoint: {type(e).__name__}: {e}") from e
+        raise CheckpointError(f"{path} is an incomplete or malformed generator checkpoint: "
+                              f"{type(e).__name__}: {e}") from e
     return ckpt
 
 

@@ -76,7 +76,8 @@ class StockImageGenerator:
     # -- construction ------------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "StockImageGenerator":
+    def from_checkpoint(cls, path: str | os.PathLike,
+                        device: str | torch.device | None = None) -> "StockImageGenerator":
         """Load a checkpoint written by ``imagegen.checkpoint.save_checkpoint``. Raises ``CheckpointError``."""
         ckpt = load_checkpoint(path)
         g1, g2 = ckpt.build()

@@ -148,7 +148,8 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_UR
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_IGNORE_RESULT = True  # the database is the record of every job, not the result backend
+# The database is the record of every job; task results in the backend are only an operator's debugging aid.
+CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Measured (shared/FACTS.md): a killed worker's message returns only after visibility_timeout plus a restore scan,
 # and a task running longer than visibility_timeout is delivered again while still running. Pipeline tasks take

@@ -33,7 +33,9 @@ def celery_app():
 def publish(task_name: str, args: list, queue: str) -> str | None:
     """Send a task; returns its id, or None when the broker could not be reached (logged, never raised)."""
     try:
-        result = celery_app().send_task(task_name, args=args, queue=queue, retry=True,
+        # ignore_result: the publisher never waits on a result (the database records the job), so it must not
+        # subscribe to the result backend for every task it sends.
+        result = celery_app().send_task(task_name, args=args, queue=queue, retry=True, ignore_result=True,
                                         retry_policy=PUBLISH_RETRY_POLICY)
         return result.id
     except Exception as exc:  # kombu.OperationalError, redis.ConnectionError, DNS errors ...

@@ -34,7 +34,10 @@ def stub_preprocess(monkeypatch):
         warnings: list = field(default_factory=lambda: ["stub preprocessor"])
 
     module = types.ModuleType("imagegen.preprocess")
-    module.get_preprocessor = lambda size=64: (lambda image, garment="top": Result(image.convert("RGB").resize((size, size))))
+    def get_preprocessor(size=64):
+        return lambda image, garment="top": Result(image.convert("RGB").resize((size, size)))
+
+    module.get_preprocessor = get_preprocessor
     monkeypatch.setitem(sys.modules, "imagegen.preprocess", module)
 
 
