@@ -34,7 +34,7 @@ class RunningStack:
         return self.stack.service(name)
 
 
-def _start_stack(tmp: Path, media_root: Path, extra_env: dict | None = None) -> Stack:
+def _start_stack(tmp: Path, media_root: Path, extra_env: dict | None = None, train_worker: bool = False) -> Stack:
     db = settings.DATABASES["default"]
     env = {
         "DATABASE_URL": f"sqlite:///{db['NAME']}",
@@ -44,9 +44,10 @@ def _start_stack(tmp: Path, media_root: Path, extra_env: dict | None = None) -> 
         "CELERY_VISIBILITY_TIMEOUT": "15",
         "CELERY_UNACKED_RESTORE_INTERVAL": "2",
         "TORCH_THREADS": "1",
+        "MODEL_DIR": str(tmp / "models"),
         **(extra_env or {}),
     }
-    return Stack(tmp, valkey_port=free_port(), web=False, train_worker=False, extra_env=env)
+    return Stack(tmp, valkey_port=free_port(), web=False, train_worker=train_worker, extra_env=env)
 
 
 @pytest.fixture()
@@ -72,9 +73,9 @@ def stack_factory(tmp_path_factory, media_root, django_db_setup, django_db_block
     """Start a stack for this module (the test database exists first); stopped at the module's end."""
     started: list[Stack] = []
 
-    def start(extra_env: dict | None = None) -> RunningStack:
+    def start(extra_env: dict | None = None, train_worker: bool = False) -> RunningStack:
         tmp = tmp_path_factory.mktemp("stack")
-        stack = _start_stack(tmp, media_root, extra_env)
+        stack = _start_stack(tmp, media_root, extra_env, train_worker)
         stack.__enter__()
         started.append(stack)
         return RunningStack(stack, stack.env()["REDIS_URL"])

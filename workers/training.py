@@ -50,23 +50,31 @@ def run_training(run_id: int, task_id: str) -> str:
         manifest = Path(params.get("data") or default_manifest())
         records = read_manifest(manifest)
         image_size = int(params.get("image_size", 64))
-        train_set = PairDataset([r for r in records if r.split == "train"], image_size,
-                                cache_dir=manifest.parent / "cache")
+        cache = manifest.parent / ".imagegen_cache"
+        train_set = PairDataset([r for r in records if r.split == "train"], image_size, cache_dir=cache)
         train_set.prepare(progress=False)
+        val_records = [r for r in records if r.split == "val"]
+        val_set = PairDataset(val_records, image_size, cache_dir=cache) if val_records else None
+        if val_set is not None:
+            val_set.prepare(progress=False)
         fields = {k: params[k] for k in ("steps", "batch_size", "lr", "seed") if k in params}
-        config = TrainConfig(image_size=image_size, resume=(out_dir / "training_state.pt").exists(), **fields)
+        config = TrainConfig(image_size=image_size, resume=(out_dir / "training_state.pt").exists(), half=True,
+                             progress_bar=False, **fields)
 
         def heartbeat(step, total_steps, losses):
             if not jobs.training_run_heartbeat(run.pk, task_id, step=step, total_steps=total_steps,
                                                losses={k: round(float(v), 5) for k, v in losses.items()}):
                 raise Cancelled()
 
-        result = train(config, train_set, out_dir, on_progress=heartbeat)
+        result = train(config, train_set, out_dir, val_set=val_set, on_progress=heartbeat)
+        if getattr(result, "stopped_early", False):
+            raise Cancelled()
         version = ModelVersion.objects.create(
-            label=f"run{run.pk}-step{result.steps}", checkpoint=str(result.checkpoint_path),
-            metrics={"final_losses": getattr(result, "final_losses", {})}, training_run=run)
+            label=f"run{run.pk}-step{result.step}", checkpoint=str(result.checkpoint_path),
+            metrics={"final_losses": result.losses, **result.metrics}, training_run=run)
         jobs.training_run_finish(run.pk, task_id, state=TrainingRun.State.DONE,
-                                 log_text=f"checkpoint {result.checkpoint_path}\nmodel version {version.label}")
+                                 log_text=f"checkpoint {result.checkpoint_path}\nsamples {result.sample_grid_path}\n"
+                                          f"loss plot {result.loss_plot_path}\nmodel version {version.label}")
         if params.get("activate"):
             from .pipeline import roll_out_model
 

@@ -1,0 +1,47 @@
+"""An operator trains a model through the API, it is rolled out, and the next photo job runs on it."""
+from pathlib import Path
+
+import pytest
+
+from marketplace.jobs.models import ModelVersion, TrainingRun
+from tests.conftest import wait_until
+from tests.integration.helpers import client_for, seed_and_reindex, upload_listing_photo, wait_job
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory):
+    return stack_factory(train_worker=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_manifest(tmp_path_factory) -> Path:
+    from imagegen.synth import generate_dataset
+
+    return generate_dataset(tmp_path_factory.mktemp("data"), items=6, photos_per_item=1, seed=3, workers=1,
+                            image_size=256, progress=False, contact_sheet=False)
+
+
+def test_training_run_registers_a_version_that_rolls_out_to_the_next_job(stack, broker_settings, tiny_manifest):
+    broker_settings(stack.redis_url)
+    staff = client_for("ops", staff=True)
+    r = staff.post("/api/admin/training-runs/", {"steps": 3, "batch_size": 2, "image_size": 64,
+                                                 "data": str(tiny_manifest), "activate": True}, format="json")
+    assert r.status_code == 202, r.content
+    run_id = r.json()["id"]
+    wait_until(lambda: TrainingRun.objects.get(pk=run_id).state in ("done", "failed"), 240, 0.5, "training")
+    run = staff.get(f"/api/admin/training-runs/{run_id}/").json()
+    assert run["state"] == "done", run["error"] + run["log"]
+    assert run["step"] == 3 and run["progress"] == pytest.approx(1.0) and run["attempts"] == 1
+
+    version = ModelVersion.objects.get(training_run_id=run_id)
+    assert version.is_active and Path(version.checkpoint).is_file()
+    assert (Path(run["output_dir"]) / "samples.png").is_file() and (Path(run["output_dir"]) / "loss_plot.png").is_file()
+
+    seed_and_reindex(6)
+    _, accepted = upload_listing_photo(client_for("erin"))
+    job = wait_job(accepted["job"]["id"])
+    assert job.state == "done", job.error
+    assert job.model_version_id == version.pk
+    assert client_for("erin").get(f"/api/jobs/{job.pk}/").json()["trained_model"] is True
