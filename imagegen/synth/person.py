@@ -268,7 +268,7 @@ def _garment_segments(spec: G.ItemSpec, j: dict, h: float, bw: float) -> dict[in
         axis = (hm - sm) / (np.linalg.norm(hm - sm) + 1e-6)
         hem = sm + (hm - sm) * (2.75 / 2.45)
         # The fabric starts over the top of the shoulders, not at the joints.
-        segs[G.TORSO] = G.Segment(tuple(sm - axis * 0.2 * h), tuple(hem), sw + 0.5 * h * bw, hw + 1.0 * h * bw)
+        segs[G.TORSO] = G.Segment(tuple(sm - axis * 0.32 * h), tuple(hem), sw + 0.5 * h * bw, hw + 1.0 * h * bw)
         for side, (pu, pl) in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
             s, e, w = P(f"{side}_shoulder"), P(f"{side}_elbow"), P(f"{side}_wrist")
             d = (e - s) / (np.linalg.norm(e - s) + 1e-6)
