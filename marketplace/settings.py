@@ -53,6 +53,7 @@ if not IS_WEB_PROCESS:
     INSTALLED_APPS.append("workers")
 
 MIDDLEWARE = [
+    "marketplace.middleware.RejectOversizedBody",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

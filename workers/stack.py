@@ -86,11 +86,7 @@ def start_valkey(port: int, data_dir: Path, log_dir: Path, timeout: float = 15.0
     cmd = [valkey_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes"]
     svc = _spawn("valkey", cmd, log_dir, dict(os.environ))
-    deadline = time.time() + timeout
-    while not _port_open(port):
-        if not svc.alive() or time.time() > deadline:
-            raise RuntimeError(f"valkey-server did not start:\n{svc.log_tail()}")
-        time.sleep(0.05)
+    _wait_for_port(svc, port, timeout)
     svc.extra["url"] = f"redis://127.0.0.1:{port}/0"
     return svc
 
@@ -112,13 +108,17 @@ def start_web(port: int, env: dict, log_dir: Path, timeout: float = 60.0) -> Ser
     web_env = {**env, "MARKETPLACE_PROCESS": "web"}
     cmd = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     svc = _spawn("web", cmd, log_dir, web_env)
+    _wait_for_port(svc, port, timeout)
+    svc.extra["url"] = f"http://127.0.0.1:{port}"
+    return svc
+
+
+def _wait_for_port(svc: Service, port: int, timeout: float) -> None:
     deadline = time.time() + timeout
     while not _port_open(port):
         if not svc.alive() or time.time() > deadline:
-            raise RuntimeError(f"web server did not start:\n{svc.log_tail()}")
-        time.sleep(0.1)
-    svc.extra["url"] = f"http://127.0.0.1:{port}"
-    return svc
+            raise RuntimeError(f"{svc.name} did not start listening on {port}:\n{svc.log_tail()}")
+        time.sleep(0.05)
 
 
 def wait_for_log(svc: Service, needle: str, timeout: float) -> None:

@@ -63,6 +63,14 @@ def test_bad_upload_is_400_with_reason_and_creates_no_job(seller, listing, data,
     assert ListingPhoto.objects.count() == 0
 
 
+def test_body_larger_than_the_limit_is_refused_before_it_is_read(seller, listing, settings):
+    settings.UPLOAD_MAX_BYTES = 1000
+    r = seller.post(f"/api/listings/{listing['id']}/photos/", b"x" * 10, content_type="application/octet-stream",
+                    CONTENT_LENGTH=str(50 * 1024 * 1024))
+    assert r.status_code == 413 and "limited to" in r.json()["detail"]
+    assert ImageJob.objects.count() == 0
+
+
 def test_upload_without_file_is_400(seller, listing):
     r = seller.post(f"/api/listings/{listing['id']}/photos/", {}, format="multipart")
     assert r.status_code == 400
