@@ -18,6 +18,7 @@ router.register("admin/model-versions", views.ModelVersionViewSet, basename="mod
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("admin/queues/", views.QueueOverview.as_view(), name="queue-overview"),
+    path("admin/queues/retry-failed/", views.RetryFailedJobs.as_view(), name="retry-failed-jobs"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include(router.urls)),

@@ -202,6 +202,16 @@ class ModelVersionViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, view
         return Response({"detail": "roll-out queued", "task_id": task_id}, status=status.HTTP_202_ACCEPTED)
 
 
+class RetryFailedJobs(APIView):
+    """Put every failed photo job back in the queue (each keeps its record; the reason is cleared on retry)."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request):
+        return Response({"retried": job_services.jobs_retry_failed()}, status=status.HTTP_202_ACCEPTED)
+
+
 class QueueOverview(APIView):
     """Counts per state for every kind of job: what an operator watches."""
 

@@ -65,6 +65,11 @@ def job_retry(job: ImageJob) -> bool:
     return bool(n)
 
 
+def jobs_retry_failed(limit: int = 1000) -> int:
+    """An operator's "retry failed": every failed photo job (up to `limit`) back in the queue."""
+    return sum(job_retry(job) for job in ImageJob.objects.filter(state=State.FAILED).order_by("pk")[:limit])
+
+
 # --- claiming (called by workers) ----------------------------------------------------------------------------
 class ClaimLost(Exception):
     """This delivery no longer holds the job (another delivery took it over after the lease lapsed)."""

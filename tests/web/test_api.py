@@ -133,3 +133,14 @@ def test_openapi_schema_lists_the_upload_endpoints(seller):
     paths = r.json()["paths"] if r["Content-Type"].startswith("application/json") else r.content.decode()
     for p in ("/api/listings/{id}/photos/", "/api/searches/", "/api/jobs/{id}/retry/", "/api/admin/reindex-runs/"):
         assert p in paths
+
+
+def test_staff_retry_failed_puts_every_failed_job_back_and_counts_show_it(seller, listing):
+    ids = [upload(seller, listing["id"], image_bytes()).json()["job"]["id"] for _ in range(3)]
+    ImageJob.objects.filter(pk__in=ids[:2]).update(state="failed", error="worker lost")
+    staff = client_for("ops", staff=True)
+    assert staff.get("/api/admin/queues/").json()["image_jobs"] == {"failed": 2, "pending": 1}
+    assert seller.post("/api/admin/queues/retry-failed/").status_code == 403
+    r = staff.post("/api/admin/queues/retry-failed/")
+    assert r.status_code == 202 and r.json() == {"retried": 2}
+    assert staff.get("/api/admin/queues/").json()["image_jobs"] == {"pending": 3}
