@@ -161,6 +161,14 @@ def index_dirty_stock_images(batch: int = INDEX_BATCH) -> int:
     return StockImage.objects.filter(index_dirty=True).count()
 
 
+def remove_from_index(stock_image_ids: list[int]) -> int:
+    """Drop the vectors of deleted stock images (ids that still exist in the database are kept)."""
+    alive = set(StockImage.objects.filter(pk__in=stock_image_ids).values_list("pk", flat=True))
+    gone = [i for i in stock_image_ids if i not in alive]
+    runtime.vector_index().delete(gone)
+    return len(gone)
+
+
 def reindex(run_id: int) -> None:
     """An operator's full re-index: empty the collection (vectors of deleted stock images go with it), flag every
     stock image dirty, then work through them in batches, counting progress. Searches during a rebuild see a partial

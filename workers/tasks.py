@@ -27,6 +27,11 @@ def index_stock_images() -> int:
     return remaining
 
 
+@shared_task(name=task_names.REMOVE_FROM_INDEX)
+def remove_from_index(stock_image_ids: list[int]) -> int:
+    return pipeline.remove_from_index(stock_image_ids)
+
+
 @shared_task(name=task_names.REINDEX)
 def reindex(run_id: int) -> None:
     pipeline.reindex(run_id)

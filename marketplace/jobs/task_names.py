@@ -4,6 +4,7 @@ The web process enqueues by these names and never imports `workers/` (which woul
 GENERATE_STOCK_IMAGE = "workers.generate_stock_image"  # queue gpu: preprocess -> G1 -> G2 -> embed
 SEARCH_CATALOGUE = "workers.search_catalogue"  # queue index: query Milvus, write suggestions/recommendations
 INDEX_STOCK_IMAGES = "workers.index_stock_images"  # queue index: bounded batch of dirty stock images
+REMOVE_FROM_INDEX = "workers.remove_from_index"  # queue index: vectors of deleted stock images
 REINDEX = "workers.reindex"  # queue index: an operator's full re-index
 TRAIN_MODEL = "workers.train_model"  # queue train: one training run, lease + heartbeat
 ROLL_OUT_MODEL = "workers.roll_out_model"  # queue gpu: check a checkpoint loads, then make it the active version

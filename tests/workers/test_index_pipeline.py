@@ -1,0 +1,60 @@
+"""The index functions the index worker runs, called in-process on a real milvus-lite file that this test owns."""
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+
+from marketplace.catalogue.models import Item, StockImage
+from tests.conftest import image_bytes
+from workers import pipeline, runtime
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def own_index(tmp_path, settings, media_root):
+    settings.VECTOR_INDEX_URI = str(tmp_path / "milvus.db")
+    runtime._index = None
+    yield
+    if runtime._index is not None:
+        runtime._index.close()
+    runtime._index = None
+
+
+def make_stock(n, color=(200, 30, 30)):
+    seller = get_user_model().objects.get_or_create(username="cat")[0]
+    rows = []
+    for i in range(n):
+        item = Item.objects.create(title=f"item {i}", price=1, seller=seller, category="top" if i % 2 else "bottom")
+        rows.append(StockImage.objects.create(item=item, image=ContentFile(image_bytes("PNG", color=color), name="s.png")))
+    return rows
+
+
+def test_dirty_stock_images_are_indexed_in_bounded_batches_and_flags_cleared(own_index):
+    rows = make_stock(5)
+    assert pipeline.index_dirty_stock_images(batch=2) == 3
+    assert pipeline.index_dirty_stock_images(batch=2) == 1
+    assert pipeline.index_dirty_stock_images(batch=2) == 0
+    assert runtime.vector_index().count() == 5
+    assert set(StockImage.objects.values_list("indexed_version", flat=True)) == {"hcg1"}
+    assert pipeline.index_dirty_stock_images() == 0  # nothing left: a no-op
+    StockImage.objects.filter(pk=rows[0].pk).update(index_dirty=True)
+    pipeline.index_dirty_stock_images()
+    assert runtime.vector_index().count() == 5  # re-indexing an image replaces its vector
+
+
+def test_an_unreadable_stock_image_is_skipped_not_blocking_the_rest(own_index):
+    rows = make_stock(3)
+    with open(rows[1].image.path, "wb") as fh:
+        fh.write(b"broken")
+    assert pipeline.index_dirty_stock_images() == 0
+    assert runtime.vector_index().count() == 2
+    assert StockImage.objects.get(pk=rows[1].pk).indexed_version == "unreadable"
+
+
+def test_deleted_stock_images_leave_the_index(own_index):
+    rows = make_stock(3)
+    pipeline.index_dirty_stock_images()
+    ids = [r.pk for r in rows]
+    rows[0].delete()
+    assert pipeline.remove_from_index(ids) == 1  # the two that still exist stay
+    assert runtime.vector_index().count() == 2
