@@ -10,4 +10,5 @@ COPY search search
 COPY workers workers
 COPY manage.py ./
 RUN pip install --no-cache-dir "setuptools<81" wheel && pip install --no-cache-dir --no-build-isolation ".[postgres]"
+RUN DJANGO_SECRET_KEY=build-only MARKETPLACE_PROCESS=web python manage.py collectstatic --noinput -v 0
 EXPOSE 8000

@@ -55,6 +55,8 @@ if not IS_WEB_PROCESS:
 MIDDLEWARE = [
     "marketplace.middleware.RejectOversizedBody",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs) from the web process itself, also with DEBUG off under gunicorn.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,6 +115,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it; filled by collectstatic in the image
+WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in the embedded default
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 LOGIN_URL = "/accounts/login/"
