@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from marketplace.catalogue.models import StockImage
 from marketplace.jobs import services as jobs
@@ -184,17 +185,11 @@ def reindex(run_id: int) -> None:
         while remaining:
             remaining = index_dirty_stock_images()
             ReindexRun.objects.filter(pk=run_id).update(done=total - remaining)
-        ReindexRun.objects.filter(pk=run_id).update(state=ReindexRun.State.DONE, finished_at=_now())
+        ReindexRun.objects.filter(pk=run_id).update(state=ReindexRun.State.DONE, finished_at=timezone.now())
     except Exception as exc:
         log.error("reindex %s failed\n%s", run_id, traceback.format_exc())
         ReindexRun.objects.filter(pk=run_id).update(state=ReindexRun.State.FAILED, error=_reason("re-index", exc),
-                                                    finished_at=_now())
-
-
-def _now():
-    from django.utils import timezone
-
-    return timezone.now()
+                                                    finished_at=timezone.now())
 
 
 # --- model roll-out --------------------------------------------------------------------------------------------
@@ -207,5 +202,5 @@ def roll_out_model(version_id: int) -> str:
     StockImageGenerator.from_checkpoint(version.checkpoint, device="cpu")  # raises CheckpointError on a bad file
     with transaction.atomic():
         ModelVersion.objects.filter(is_active=True).exclude(pk=version_id).update(is_active=False)
-        ModelVersion.objects.filter(pk=version_id).update(is_active=True, activated_at=_now())
+        ModelVersion.objects.filter(pk=version_id).update(is_active=True, activated_at=timezone.now())
     return version.label

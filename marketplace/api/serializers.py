@@ -2,7 +2,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from marketplace.catalogue.models import GarmentType, Item, StockImage
-from marketplace.jobs.models import ImageJob, ModelVersion, ReindexRun, TrainingRun
+from marketplace.jobs.models import GeneratedImage, ImageJob, ModelVersion, ReindexRun, TrainingRun
 from marketplace.listings.models import Listing, ListingPhoto, Suggestion
 from marketplace.shopping.models import Recommendation, SearchQuery
 
@@ -37,8 +37,15 @@ class JobSerializer(serializers.ModelSerializer):
     def get_url(self, job) -> str:
         return reverse("job-detail", args=[job.pk], request=self.context.get("request"))
 
-    def _generated(self, job, field):
-        gen = getattr(job, "generated", None) if hasattr(job, "generated") else None
+    @staticmethod
+    def _generated_row(job):
+        try:
+            return job.generated
+        except GeneratedImage.DoesNotExist:
+            return None
+
+    def _file_url(self, job, field) -> str | None:
+        gen = self._generated_row(job)
         f = getattr(gen, field, None) if gen else None
         if not f:
             return None
@@ -46,16 +53,16 @@ class JobSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(f.url) if request else f.url
 
     def get_generated_image(self, job) -> str | None:
-        return self._generated(job, "image")
+        return self._file_url(job, "image")
 
     def get_stage1_image(self, job) -> str | None:
-        return self._generated(job, "stage1_image")
+        return self._file_url(job, "stage1_image")
 
     def get_preprocessed_image(self, job) -> str | None:
-        return self._generated(job, "preprocessed_image")
+        return self._file_url(job, "preprocessed_image")
 
     def get_trained_model(self, job) -> bool | None:
-        gen = getattr(job, "generated", None) if hasattr(job, "generated") else None
+        gen = self._generated_row(job)
         return gen.trained if gen else None
 
 

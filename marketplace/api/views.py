@@ -2,8 +2,6 @@
 
 Ownership is enforced by the querysets: another user's listing, photo, job or search is simply not found (404),
 so its existence does not leak."""
-from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action

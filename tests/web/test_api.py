@@ -5,7 +5,6 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
-from PIL import Image
 from rest_framework.test import APIClient
 
 from marketplace.jobs.models import ImageJob
