@@ -1,8 +1,10 @@
 """The workers' Celery app: `celery -A workers.celery_app worker -Q gpu` (see ./dev and docker-compose.yml)."""
 import os
+import threading
 
 import django
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 django.setup()
@@ -10,3 +12,15 @@ django.setup()
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.imports = ["workers.tasks"]
+
+
+@worker_process_init.connect
+def _warm_up_in_background(**_) -> None:
+    """Load this child's models (WORKER_WARMUP=generator) or open its index (=index) in a background thread, so the
+    first job after a start or deploy does not pay seconds for it. Never blocks: Celery kills a child whose init
+    takes over 4 s, and CUDA is only touched here, in the child, never in the prefork parent."""
+    what = os.environ.get("WORKER_WARMUP", "")
+    if what:
+        from . import runtime
+
+        threading.Thread(target=runtime.warm_up, args=(what,), name="warm-up", daemon=True).start()

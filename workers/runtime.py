@@ -63,3 +63,22 @@ def vector_index():
                 os.makedirs(os.path.dirname(os.path.abspath(settings.VECTOR_INDEX_URI)), exist_ok=True)
             _index = VectorIndex(settings.VECTOR_INDEX_URI, collection_name(EMBEDDER_VERSION), EMBEDDING_DIM)
     return _index
+
+
+def warm_up(what: str) -> None:
+    """Load what a worker child will need (runs in a background thread; a task arriving meanwhile waits on the lock)."""
+    from django.db import connection
+
+    try:
+        if what == "generator":
+            from PIL import Image
+
+            generator, _ = active_generator()
+            generator.generate(Image.new("RGB", (128, 128), "white"), "top")  # loads mediapipe, runs both stages once
+        elif what == "index":
+            vector_index()
+        log.info("warm-up of %s done", what)
+    except Exception:
+        log.exception("warm-up of %s failed; the first task will load it instead", what)
+    finally:
+        connection.close()  # this thread's database connection

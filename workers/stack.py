@@ -165,8 +165,9 @@ class Stack:
                 self.services.append(start_valkey(self.valkey_port, self.var_dir / "valkey", self.log_dir))
             env = self.env()
             # Start all workers, then wait: their start-ups (Django + Celery imports) overlap.
-            workers = [start_worker("gpu", "gpu", env, self.log_dir, wait=False),
-                       start_worker("index", "index", env, self.log_dir, beat=True, wait=False)]
+            workers = [start_worker("gpu", "gpu", {**env, "WORKER_WARMUP": "generator"}, self.log_dir, wait=False),
+                       start_worker("index", "index", {**env, "WORKER_WARMUP": "index"}, self.log_dir, beat=True,
+                                    wait=False)]
             if self.with_train:
                 workers.append(start_worker("train", "train", env, self.log_dir, wait=False))
             self.services += workers

@@ -72,13 +72,14 @@ def run_training(run_id: int, task_id: str) -> str:
         version = ModelVersion.objects.create(
             label=f"run{run.pk}-step{result.step}", checkpoint=str(result.checkpoint_path),
             metrics={"final_losses": result.losses, **result.metrics}, training_run=run)
-        jobs.training_run_finish(run.pk, task_id, state=TrainingRun.State.DONE,
-                                 log_text=f"checkpoint {result.checkpoint_path}\nsamples {result.sample_grid_path}\n"
-                                          f"loss plot {result.loss_plot_path}\nmodel version {version.label}")
-        if params.get("activate"):
+        if params.get("activate"):  # before `done`: a finished run means everything it was asked for is in place
             from .pipeline import roll_out_model
 
             roll_out_model(version.pk)
+        jobs.training_run_finish(run.pk, task_id, state=TrainingRun.State.DONE,
+                                 log_text=f"checkpoint {result.checkpoint_path}\nsamples {result.sample_grid_path}\n"
+                                          f"loss plot {result.loss_plot_path}\nmodel version {version.label}"
+                                          f"{' (active)' if params.get('activate') else ''}")
         return "done"
     except Cancelled:
         jobs.training_run_finish(run.pk, task_id, state=TrainingRun.State.CANCELLED, error="cancelled by an operator")
