@@ -292,6 +292,17 @@ def _garment_segments(spec: G.ItemSpec, j: dict, h: float, bw: float) -> dict[in
 # ------------------------------------------------------------------------------------------
 # The person
 
+def _paint_limb(painter: "_Painter", limb: np.ndarray, part_ids, gparts: dict, skin, light) -> None:
+    """A bare limb and the garment pieces covering it, under ONE shading computed over their union, so the sleeve
+    or trouser leg is lit as part of the same cylinder as the skin around it."""
+    parts = [gparts[p][1] for p in part_ids if p in gparts]
+    shade = _shading(np.maximum.reduce([limb, *parts]), light)
+    painter.paint(limb, skin, shade)
+    for p in part_ids:
+        if p in gparts:
+            painter.paint(gparts[p][1], gparts[p][0], shade)
+
+
 def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> PersonLayer:
     """Draw one person wearing ``spec`` (and a plain other garment) on a transparent layer."""
     S = size
@@ -420,14 +431,8 @@ def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Person
     painter = _Painter(S)
     if back_hair is not None:
         painter.paint(back_hair, hair, _shading(back_hair, light, 0.55) * 0.85)
-    for side, (pt, ps) in (("right", (G.R_THIGH, G.R_SHIN)), ("left", (G.L_THIGH, G.L_SHIN))):
-        leg = limbs[f"{side}_leg"]
-        parts = [gparts[p][1] for p in (pt, ps) if p in gparts]
-        sh = _shading(np.maximum.reduce([leg, *parts]), light)
-        painter.paint(leg, skin, sh)
-        for p in (pt, ps):
-            if p in gparts:
-                painter.paint(gparts[p][1], gparts[p][0], sh)
+    for side, part_ids in (("right", (G.R_THIGH, G.R_SHIN)), ("left", (G.L_THIGH, G.L_SHIN))):
+        _paint_limb(painter, limbs[f"{side}_leg"], part_ids, gparts, skin, light)
         painter.paint(limbs[f"{side}_shoe"], shoe, _shading(limbs[f"{side}_shoe"], light, 0.55))
     painter.paint(torso_m, skin, shade_torso)
     painter.paint(neck_m, skin, shade_neck)
@@ -438,14 +443,8 @@ def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Person
     _draw_face(painter, M, hc, h, hair, iris, skin)
     painter.paint(hair_m, hair, shade_head * 0.9)
     # Arms last: in front of the torso (the "across" pose occludes the garment, on purpose).
-    for side, (pu, pl) in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
-        arm = limbs[f"{side}_arm"]
-        parts = [gparts[p][1] for p in (pu, pl) if p in gparts]
-        sh = _shading(np.maximum.reduce([arm, *parts]), light)
-        painter.paint(arm, skin, sh)
-        for p in (pu, pl):
-            if p in gparts:
-                painter.paint(gparts[p][1], gparts[p][0], sh)
+    for side, part_ids in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
+        _paint_limb(painter, limbs[f"{side}_arm"], part_ids, gparts, skin, light)
 
     kps = {k: (float(x), float(y)) for k, (x, y) in j.items() if k in KEYPOINT_NAMES}
     kps["nose"] = (float(hc[0]), float(hc[1] + 0.12 * h))
