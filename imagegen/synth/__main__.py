@@ -20,6 +20,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--size", type=int, default=384, help="photo and stock side in pixels")
+    p.add_argument("--holdout-combinations", type=float, default=0.0,
+                   help="fraction of cut x pattern x colour combinations kept out of train/val (all go to test)")
     p.add_argument("--measure", type=int, default=0, help="run mediapipe on this many photos")
     a = p.parse_args(argv)
 
@@ -27,11 +29,12 @@ def main(argv=None) -> int:
 
     workers = a.workers or os.cpu_count() or 1
     t0 = time.perf_counter()
-    manifest = generate_dataset(a.out, a.items, a.photos_per_item, a.seed, workers=workers, image_size=a.size)
+    manifest = generate_dataset(a.out, a.items, a.photos_per_item, a.seed, workers=workers, image_size=a.size,
+                                holdout_combinations=a.holdout_combinations)
     wall = time.perf_counter() - t0
     pairs = a.items * a.photos_per_item
     report = {"items": a.items, "photos_per_item": a.photos_per_item, "pairs": pairs, "seed": a.seed,
-              "workers": workers, "image_size": a.size, "wall_s": round(wall, 2),
+              "workers": workers, "image_size": a.size, "holdout_combinations": a.holdout_combinations, "wall_s": round(wall, 2),
               "pairs_per_s": round(pairs / wall, 2), "manifest": str(manifest)}
     print(f"{pairs} pairs in {wall:.1f} s with {workers} workers: {pairs / wall:.1f} pairs/s -> {manifest}")
     if a.measure:

@@ -48,6 +48,40 @@ def assign_splits(n_items: int, seed: int, split=(0.8, 0.1, 0.1)) -> list[str]:
     return out
 
 
+def combination(spec) -> tuple[str, str, str]:
+    """The attribute combination an item is held out by: cut x pattern x base colour."""
+    return (spec.cut, spec.pattern, spec.colour)
+
+
+def held_out_combinations(seed: int, fraction: float) -> set[tuple[str, str, str]]:
+    """A seeded ``fraction`` of every possible cut x pattern x colour combination, never drawn into train or val.
+
+    Items with such a combination all go to the test split, so the evaluation can ask whether search finds products
+    whose *combination* it has never seen, not just products it has never seen (87 % of randomly held-out items share
+    cut, pattern and colour with a training item)."""
+    from .garments import BOTTOM_CUTS, PALETTE, PATTERNS, TOP_CUTS
+
+    if fraction <= 0:
+        return set()
+    combos = [(c, p, col) for c in TOP_CUTS + BOTTOM_CUTS for p in PATTERNS for col in PALETTE]
+    rng = np.random.default_rng([int(seed), 0xC0B0])
+    n = int(round(len(combos) * min(float(fraction), 1.0)))
+    return {combos[i] for i in rng.permutation(len(combos))[:n]}
+
+
+def assign_splits_with_holdout(n_items: int, seed: int, split=(0.8, 0.1, 0.1),
+                               holdout_fraction: float = 0.0) -> list[str]:
+    """``assign_splits``, then every item whose combination is held out moves to test (and no such item stays in
+    train or val). With ``holdout_fraction`` 0 this is exactly ``assign_splits``."""
+    splits = assign_splits(n_items, seed, split)
+    held = held_out_combinations(seed, holdout_fraction)
+    if not held:
+        return splits
+    from .garments import make_item
+
+    return ["test" if combination(make_item(seed, i)) in held else s for i, s in enumerate(splits)]
+
+
 def _init_worker() -> None:
     """Each worker uses one thread: the pool itself is the parallelism (2 shared cores)."""
     try:
@@ -59,7 +93,7 @@ def _init_worker() -> None:
 
 def _render_chunk(args) -> list[tuple[dict, list[dict]]]:
     """Render and write a chunk of items; returns (item row, manifest rows) per item."""
-    out_dir, seed, jobs, photos_per_item, size = args
+    out_dir, seed, jobs, photos_per_item, size, held = args
     from .person import render_photo_raw
 
     out = Path(out_dir)
@@ -78,7 +112,8 @@ def _render_chunk(args) -> list[tuple[dict, list[dict]]]:
             rows.append({"photo": photo_rel, "stock": stock_rel, "item_id": iid, "garment": spec.garment,
                          "split": split, "mask": mask_rel,
                          "keypoints": {n: [round(x, 1), round(y, 1)] for n, (x, y) in kps.items()}})
-        item = {**spec.to_json(), "split": split, "stock": stock_rel, "photos": photos_per_item}
+        item = {**spec.to_json(), "split": split, "stock": stock_rel, "photos": photos_per_item,
+                "unseen_combination": combination(spec) in held}
         results.append((item, rows))
     return results
 
@@ -106,22 +141,26 @@ def _progress(total: int, desc: str):
 
 def generate_dataset(out_dir, items: int, photos_per_item: int, seed: int = 0, workers: int | None = None,
                      image_size: int = 384, split=(0.8, 0.1, 0.1), progress: bool = True,
-                     contact_sheet: bool = True) -> Path:
+                     contact_sheet: bool = True, holdout_combinations: float = 0.0) -> Path:
     """Generate ``items`` catalogue items with ``photos_per_item`` street photos each; returns the manifest path.
 
     Layout under ``out_dir``: ``stock/ITEM.png``, ``photos/ITEM_K.jpg``, ``masks/ITEM_K.png``,
     ``manifest.jsonl`` (docs/CONTRACTS.md, imagegen.data), ``items.jsonl`` (one spec per item, for
-    seeding a catalogue) and ``contact_sheet.png``.
+    seeding a catalogue and for the evaluation's per-attribute rows) and ``contact_sheet.png``.
+
+    ``holdout_combinations``: the fraction of cut x pattern x colour combinations kept out of train and val (their
+    items are all test items, flagged ``unseen_combination`` in items.jsonl).
     """
     out = Path(out_dir)
     for sub in ("stock", "photos", "masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    splits = assign_splits(items, seed, split)
+    splits = assign_splits_with_holdout(items, seed, split, holdout_combinations)
+    held = held_out_combinations(seed, holdout_combinations)
     workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
     # Small chunks keep the progress bar moving and the two workers evenly loaded.
     chunk = max(1, min(8, items // (workers * 8) or 1))
     jobs = [(i, splits[i]) for i in range(items)]
-    tasks = [(str(out), int(seed), jobs[i:i + chunk], int(photos_per_item), int(image_size))
+    tasks = [(str(out), int(seed), jobs[i:i + chunk], int(photos_per_item), int(image_size), held)
              for i in range(0, items, chunk)]
     bar = _progress(items * photos_per_item, "synth") if progress else None
     results: list[tuple[dict, list[dict]]] = []

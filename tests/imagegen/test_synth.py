@@ -99,7 +99,7 @@ def test_manifest_has_documented_fields_and_existing_files(datasets):
 
 
 def test_manifest_reads_with_imagegen_data(datasets):
-    data = pytest.importorskip("imagegen.data")
+    import imagegen.data as data
     records = data.read_manifest(datasets[0])
     assert len(records) == 20 and records[0].keypoints
 
@@ -140,3 +140,17 @@ def test_photo_file_equals_the_api_photo(datasets):
     img, _, _ = render_street_photo(make_item(7, index), photo_seed(7, index, 0), SIZE)
     on_disk = np.asarray(Image.open(manifest.parent / row["photo"]).convert("RGB"))
     assert np.array_equal(np.asarray(img), on_disk)
+
+
+def test_held_out_combinations_never_reach_train_or_val():
+    from imagegen.synth.dataset import assign_splits_with_holdout, combination, held_out_combinations
+
+    n, seed = 600, 5
+    held = held_out_combinations(seed, 0.15)
+    splits = assign_splits_with_holdout(n, seed, holdout_fraction=0.15)
+    specs = [make_item(seed, i) for i in range(n)]
+    held_items = [i for i, spec in enumerate(specs) if combination(spec) in held]
+    assert held_items, "some items must fall in a held-out combination"
+    assert all(splits[i] == "test" for i in held_items)
+    assert not held & {combination(s) for s, sp in zip(specs, splits) if sp != "test"}
+    assert assign_splits_with_holdout(n, seed) == assign_splits(n, seed)  # no holdout: the old splits exactly
