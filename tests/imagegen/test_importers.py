@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("imagegen.images", reason="imagegen.images not written yet")
 
 from imagegen.data import read_manifest  # noqa: E402
 from imagegen.importers import import_deepfashion_c2s, import_lookbook, main  # noqa: E402
