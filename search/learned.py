@@ -1,0 +1,126 @@
+"""The learned embedder at run time: load a shipped ``search/weights/<version>.pt`` and embed images with it.
+
+A weights file holds the network config, the state dict (fp16 on disk, fp32 in memory), the confidence gate
+calibrated on the validation split, the weight ``w`` of the hand-made descriptor mixed in (the vector is
+``[sqrt(1 - w) * learned ; sqrt(w) * hand-made]``, so a cosine is ``(1 - w) cos_learned + w cos_hand-made``: the
+two fail on different images, and ``w`` is tuned on the validation split), and ``info``: which generator version produced the training queries, the data
+fingerprint, the training time and the evaluation it shipped with. ``search.train`` writes it.
+
+Images are squared on white and resized to the network's input size exactly like the training pairs were, so a
+stock image from the catalogue and a generated image from G2 go through the same door.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .embedders import ConfidenceGate
+
+FORMAT = 1
+
+
+def _square_on_white(image, size: int):
+    """RGB, padded to a centred square on white, resized to ``size`` (LANCZOS down, BICUBIC up)."""
+    from PIL import Image
+
+    image = image.convert("RGB")
+    w, h = image.size
+    side = max(w, h)
+    if w != h:
+        canvas = Image.new("RGB", (side, side), (255, 255, 255))
+        canvas.paste(image, ((side - w) // 2, (side - h) // 2))
+        image = canvas
+    if side != size:
+        image = image.resize((size, size), Image.Resampling.LANCZOS if side > size else Image.Resampling.BICUBIC)
+    return image
+
+
+def images_to_tensor(images: Sequence[Any], size: int):
+    """PIL images -> float32 Tensor [N, 3, size, size] in [-1, 1]."""
+    import torch
+
+    arrays = np.stack([np.asarray(_square_on_white(im, size), dtype=np.uint8) for im in images])
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def mix(learned: np.ndarray, handmade: np.ndarray, weight: float) -> np.ndarray:
+    """``[sqrt(1 - w) * learned ; sqrt(w) * handmade]`` of unit rows: unit rows whose inner products mix the two
+    cosines linearly."""
+    if weight <= 0:
+        return learned.astype(np.float32)
+    return np.concatenate([np.sqrt(1 - weight) * learned, np.sqrt(weight) * handmade], 1).astype(np.float32)
+
+
+def save_weights(path: str | os.PathLike, *, version: str, net, gate: ConfidenceGate, info: dict,
+                 handmade_weight: float = 0.0) -> Path:
+    """Write a shippable weights file (fp16 tensors: half the size, no measurable retrieval change)."""
+    import torch
+
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    payload = {"format": FORMAT, "version": version, "config": net.config.to_dict(), "state_dict": state,
+               "gate": {"threshold": gate.threshold, "margin": gate.margin, "calibration": gate.calibration},
+               "handmade_weight": float(handmade_weight), "info": info}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+class LearnedEmbedder:
+    """A trained ``EmbeddingNet`` behind the ``search.embedders.Embedder`` interface (CPU by default)."""
+
+    def __init__(self, net, version: str, gate: ConfidenceGate, info: dict, device: str = "cpu",
+                 handmade_weight: float = 0.0):
+        from . import embedding
+
+        self.net = net.eval().to(device)
+        self.version = version
+        self.handmade_weight = float(handmade_weight)
+        self._handmade = embedding if self.handmade_weight > 0 else None
+        self.dim = net.config.dim + (embedding.EMBEDDING_DIM if self._handmade else 0)
+        self.input_size = net.config.input_size
+        self.gate = gate
+        self.info = {**info, "version": version, "kind": "learned", "dim": self.dim, "config": net.config.to_dict(),
+                     "handmade_weight": self.handmade_weight}
+        self.device = device
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, device: str = "cpu") -> "LearnedEmbedder":
+        import torch
+
+        from .networks import EmbedderConfig, EmbeddingNet
+
+        payload = torch.load(Path(path), map_location="cpu", weights_only=False)
+        if payload.get("format") != FORMAT:
+            raise ValueError(f"{path}: unsupported embedder weights format {payload.get('format')!r}")
+        net = EmbeddingNet(EmbedderConfig(**payload["config"]))
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+        g = payload["gate"]
+        gate = ConfidenceGate(threshold=float(g["threshold"]), margin=float(g.get("margin", 0.0)),
+                              calibration=dict(g.get("calibration") or {}))
+        return cls(net, str(payload["version"]), gate, dict(payload.get("info") or {}), device=device,
+                   handmade_weight=float(payload.get("handmade_weight", 0.0)))
+
+    def embed_tensor(self, batch) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.net(batch.to(self.device)).float().cpu().numpy().astype(np.float32)
+
+    def embed_images(self, images: Sequence[Any], batch_size: int = 64) -> np.ndarray:
+        if not len(images):
+            return np.zeros((0, self.dim), np.float32)
+        parts = [self.embed_tensor(images_to_tensor(images[i:i + batch_size], self.input_size))
+                 for i in range(0, len(images), batch_size)]
+        learned = np.concatenate(parts, 0)
+        if self._handmade is None:
+            return learned
+        return mix(learned, self._handmade.embed_images(list(images)), self.handmade_weight)
+
+    def embed_image(self, image: Any) -> np.ndarray:
+        return self.embed_images([image])[0]
