@@ -92,12 +92,12 @@ _REGISTERED: dict[str, Any] = {}
 
 def register_embedder(version: str, factory) -> None:
     """Make ``get_embedder(version)`` return ``factory()`` (``factory=None`` removes the registration). Clears
-    ``get_embedder``'s cache so the next call sees the change."""
+    the loader's cache so the next call sees the change."""
     if factory is None:
         _REGISTERED.pop(version, None)
     else:
         _REGISTERED[version] = factory
-    get_embedder.cache_clear()
+    _load.cache_clear()
 
 
 def active_version() -> str:
@@ -110,10 +110,13 @@ def available_versions() -> list[str]:
     return [HANDMADE_VERSION, *learned, *sorted(set(_REGISTERED) - {HANDMADE_VERSION, *learned})]
 
 
-@lru_cache(maxsize=4)
 def get_embedder(version: str | None = None) -> Embedder:
-    """The embedder of ``version`` (default: the active one), loaded once per process."""
-    version = version or active_version()
+    """The embedder of ``version`` (default: the active one, read afresh each call), loaded once per process."""
+    return _load(version or active_version())
+
+
+@lru_cache(maxsize=4)
+def _load(version: str) -> Embedder:
     if version in _REGISTERED:
         return _REGISTERED[version]()
     if version == HANDMADE_VERSION:
