@@ -1,8 +1,13 @@
 """The Milvus vector index of catalogue stock images.
 
-One collection per embedder version (`stock_images_<version>`): a new descriptor never mixes with old vectors, and
-a re-index fills the new collection while the old one keeps serving. Rows are keyed by the StockImage primary key,
-so re-indexing an image is an upsert, never a duplicate.
+One collection per schema and embedder version (`stock_images_v<SCHEMA_VERSION>_<version>`): a new descriptor never
+mixes with old vectors, a file written with an older schema is never reopened with the wrong fields, and a re-index
+fills the new collection while the old one keeps serving. Rows are keyed by the StockImage primary key, so
+re-indexing an image is an upsert, never a duplicate.
+
+Scalar fields beside the vector (`item_id`, `category`, `in_stock`) let a search filter *inside* the vector query
+(`category == "top" and in_stock == true and item_id not in [...]`), so the k hits asked for are k usable hits
+rather than k hits of which the caller throws some away.
 
 `uri` is either a file path (milvus-lite, embedded: exactly ONE process may open a given file, so under the embedded
 default only the `index` Celery worker, concurrency 1, ever constructs a VectorIndex) or a server URI such as
@@ -23,6 +28,8 @@ import numpy as np
 INSERT_BATCH = 1000
 SEARCH_BATCH = 256
 _CATEGORY_MAX = 16
+# Bump when the collection's fields change: the version is part of the collection name (see collection_name).
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -32,20 +39,57 @@ class Hit:
     score: float  # inner product of unit vectors = cosine similarity
 
 
-def collection_name(embedder_version: str, prefix: str = "stock_images") -> str:
-    """Milvus names allow letters, digits and underscores only."""
-    return re.sub(r"[^0-9A-Za-z_]", "_", f"{prefix}_{embedder_version}")
+def collection_name(embedder_version: str, prefix: str = "stock_images", build: int | None = None) -> str:
+    """`stock_images_v<SCHEMA_VERSION>_<embedder version>`; Milvus names allow letters, digits and underscores only.
+    `build` (the IndexCollection build number, blue/green re-indexing) appends `_b<build>`."""
+    name = f"{prefix}_v{SCHEMA_VERSION}_{embedder_version}" + (f"_b{int(build)}" if build is not None else "")
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+def search_filter(category: str | None = None, in_stock_only: bool = False,
+                  exclude_item_ids: Sequence[int] | None = None) -> str:
+    """The Milvus boolean expression for a search ("" = no filter). An empty exclusion list adds no clause
+    (milvus-lite 2.5.1 fails on `item_id not in []`)."""
+    clauses = []
+    if category:
+        if not re.fullmatch(r"[0-9A-Za-z_+-]+", category):
+            raise ValueError(f"invalid category {category!r}")
+        clauses.append(f'category == "{category}"')
+    if in_stock_only:
+        clauses.append("in_stock == true")
+    excluded = sorted({int(i) for i in exclude_item_ids or ()})
+    if excluded:
+        clauses.append(f"item_id not in [{', '.join(map(str, excluded))}]")
+    return " and ".join(clauses)
 
 
 class VectorIndex:
     """A thin, typed wrapper over one Milvus collection (created on first use)."""
 
-    def __init__(self, uri: str, collection: str, dim: int):
+    def __init__(self, uri: str, collection: str, dim: int, *, client=None):
+        """`client`: share the connection of another VectorIndex (`open`); only the one that made it closes it."""
         from pymilvus import MilvusClient  # imported here: pymilvus is slow to import and only index workers need it
 
         self.uri, self.collection, self.dim = uri, collection, dim
-        self._client = MilvusClient(uri=uri)
+        self._owns_client = client is None
+        self._client = MilvusClient(uri=uri) if client is None else client
         self._ensure_collection()
+
+    def open(self, collection: str, dim: int) -> "VectorIndex":
+        """Another collection (created when missing) through this index's connection: milvus-lite allows one process
+        per file, and one client per process is enough for any number of collections."""
+        return VectorIndex(self.uri, collection, dim, client=self._client)
+
+    def collections(self, prefix: str = "") -> list[str]:
+        """Names of the collections in the store that start with `prefix`."""
+        return sorted(n for n in self._client.list_collections() if n.startswith(prefix))
+
+    def drop_collection(self, name: str) -> bool:
+        """Drop the collection `name` if it exists (any collection of the store, not only this one)."""
+        if not self._client.has_collection(name):
+            return False
+        self._client.drop_collection(name)
+        return True
 
     def _ensure_collection(self) -> None:
         from pymilvus import DataType, MilvusClient
@@ -57,25 +101,30 @@ class VectorIndex:
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("item_id", DataType.INT64)
         schema.add_field("category", DataType.VARCHAR, max_length=_CATEGORY_MAX)
+        schema.add_field("in_stock", DataType.BOOL)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         index_params = self._client.prepare_index_params()
         index_params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
         self._client.create_collection(self.collection, schema=schema, index_params=index_params)
         self._client.load_collection(self.collection)
 
-    def upsert(self, ids: Sequence[int], vectors: np.ndarray, item_ids: Sequence[int], categories: Sequence[str]) -> int:
-        """Insert or replace rows; returns the number written. Flushes so a following search sees them."""
+    def upsert(self, ids: Sequence[int], vectors: np.ndarray, item_ids: Sequence[int], categories: Sequence[str],
+               in_stock: Sequence[bool]) -> int:
+        """Insert or replace rows; returns the number written. Flushes so a following search sees them.
+        `in_stock` is the item's stock state: re-upsert an item's rows when it changes."""
         vectors = np.asarray(vectors, np.float32)
-        if not (len(ids) == len(vectors) == len(item_ids) == len(categories)):
-            raise ValueError("ids, vectors, item_ids and categories must have the same length")
+        if not (len(ids) == len(vectors) == len(item_ids) == len(categories) == len(in_stock)):
+            raise ValueError("ids, vectors, item_ids, categories and in_stock must have the same length")
         if len(ids) and vectors.shape[1] != self.dim:
             raise ValueError(f"vectors have dimension {vectors.shape[1]}, the collection expects {self.dim}")
         for start in range(0, len(ids), INSERT_BATCH):
             rows = [
-                {"id": int(i), "item_id": int(it), "category": str(c)[:_CATEGORY_MAX], "vector": v.tolist()}
-                for i, it, c, v in zip(
+                {"id": int(i), "item_id": int(it), "category": str(c)[:_CATEGORY_MAX], "in_stock": bool(st),
+                 "vector": v.tolist()}
+                for i, it, c, st, v in zip(
                     ids[start:start + INSERT_BATCH], item_ids[start:start + INSERT_BATCH],
-                    categories[start:start + INSERT_BATCH], vectors[start:start + INSERT_BATCH],
+                    categories[start:start + INSERT_BATCH], in_stock[start:start + INSERT_BATCH],
+                    vectors[start:start + INSERT_BATCH],
                 )
             ]
             self._client.upsert(self.collection, data=rows)
@@ -83,10 +132,13 @@ class VectorIndex:
             self._client.flush(self.collection)
         return len(ids)
 
-    def search(self, vectors: np.ndarray, k: int, category: str | None = None) -> list[list[Hit]]:
-        """The k nearest stock images for each query vector, best first."""
+    def search(self, vectors: np.ndarray, k: int, category: str | None = None, in_stock_only: bool = False,
+               exclude_item_ids: Sequence[int] | None = None) -> list[list[Hit]]:
+        """The k nearest stock images for each query vector, best first, among rows of `category` (all when None),
+        of in-stock items only when `in_stock_only`, and never of an item in `exclude_item_ids`. The filter runs
+        inside the vector query, so up to k hits come back even when most of the catalogue is filtered out."""
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
-        flt = f'category == "{category}"' if category else ""
+        flt = search_filter(category, in_stock_only, exclude_item_ids)
         out: list[list[Hit]] = []
         for start in range(0, len(vectors), SEARCH_BATCH):
             res = self._client.search(
@@ -97,6 +149,31 @@ class VectorIndex:
                 [Hit(int(h["id"]), int(h["entity"]["item_id"]), float(h["distance"])) for h in hits] for hits in res
             )
         return out
+
+    def insert(self, ids: Sequence[int], vectors: np.ndarray, item_ids: Sequence[int], categories: Sequence[str],
+               in_stock: Sequence[bool]) -> int:
+        """Append rows (a fresh collection being built: faster than upsert, but an id inserted twice is stored twice,
+        so the caller makes sure it is not: see `delete_above`). Calls of INSERT_BATCH rows; flushes at the end."""
+        vectors = np.asarray(vectors, np.float32)
+        if not (len(ids) == len(vectors) == len(item_ids) == len(categories) == len(in_stock)):
+            raise ValueError("ids, vectors, item_ids, categories and in_stock must have the same length")
+        if len(ids) and vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors have dimension {vectors.shape[1]}, the collection expects {self.dim}")
+        for start in range(0, len(ids), INSERT_BATCH):
+            end = start + INSERT_BATCH
+            self._client.insert(self.collection, data=[
+                {"id": int(i), "item_id": int(it), "category": str(c)[:_CATEGORY_MAX], "in_stock": bool(st),
+                 "vector": v.tolist()}
+                for i, it, c, st, v in zip(ids[start:end], item_ids[start:end], categories[start:end],
+                                           in_stock[start:end], vectors[start:end])])
+        if len(ids):
+            self._client.flush(self.collection)
+        return len(ids)
+
+    def delete_above(self, id_: int) -> None:
+        """Remove every row whose id is greater than `id_` (what a crashed build batch left past its cursor)."""
+        self._client.delete(self.collection, filter=f"id > {int(id_)}")
+        self._client.flush(self.collection)
 
     def delete(self, ids: Sequence[int]) -> None:
         if ids:
@@ -116,4 +193,5 @@ class VectorIndex:
         self._ensure_collection()
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self._client.close()

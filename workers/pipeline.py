@@ -18,9 +18,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace.catalogue.models import StockImage
+from marketplace.catalogue.models import Item, StockImage
 from marketplace.jobs import services as jobs
-from marketplace.jobs.models import GeneratedImage, ImageJob, ModelVersion, ReindexRun
+from marketplace.jobs.models import GeneratedImage, ImageJob, ModelVersion
 from marketplace.jobs.services import ClaimLost, SearchHit
 
 from . import runtime
@@ -68,12 +68,11 @@ def generate_stock_image(job_id: int, task_id: str) -> str:
             time.sleep(settings.PIPELINE_FAULT_DELAY_S)
         result = generator.generate(photo, job.garment_type)
 
-        from search.embedding import EMBEDDER_VERSION, embed_image
-
+        embedder = runtime.live_embedder()
         t1 = time.perf_counter()
-        vector = embed_image(result.stock)
+        vector = embedder.embed_image(result.stock)
         embed_ms = (time.perf_counter() - t1) * 1000
-        _store_generated(job, result, vector, EMBEDDER_VERSION)
+        _store_generated(job, result, vector, embedder.version)
         timings = {"decode": round(decode_ms, 1), **{k: round(v, 1) for k, v in result.timings_ms.items()},
                    "embed": round(embed_ms, 1)}
         jobs.job_hand_to_search(job_id, task_id, timings=timings, preprocess_method=result.method,
@@ -110,22 +109,33 @@ def search_catalogue(job_id: int, task_id: str) -> str:
     if job is None:
         return "skipped: not claimable"
     try:
-        from search.embedding import EMBEDDER_VERSION, embed_image
+        from .confidence import judge
 
+        embedder = runtime.live_embedder()
         t0 = time.perf_counter()
         gen = job.generated
-        if gen.embedder_version == EMBEDDER_VERSION:
+        if gen.embedder_version == embedder.version:
             vector = np.frombuffer(bytes(gen.embedding), "<f4")
-        else:  # the descriptor changed since generation: embed the stored image again
+        else:  # the live embedder changed since generation: embed the stored image again
             from PIL import Image
 
             with gen.image.open("rb") as fh:
-                vector = embed_image(Image.open(fh).convert("RGB"))
-        hits = runtime.vector_index().search(vector[None, :], SEARCH_CANDIDATES, category=job.garment_type)[0]
-        alive = set(StockImage.objects.filter(pk__in=[h.id for h in hits]).values_list("pk", flat=True))
+                vector = embedder.embed_image(Image.open(fh).convert("RGB"))
+        # Buyers: in-stock items that are not their own, filtered inside the vector query. Sellers: any catalogue
+        # image of the category (an out-of-stock item's picture is still a valid picture for a listing).
+        buyer = job.kind == ImageJob.Kind.SEARCH_QUERY
+        own = list(Item.objects.filter(seller_id=job.owner_id).values_list("pk", flat=True)) if buyer else None
+        hits = runtime.vector_index().search(vector[None, :], SEARCH_CANDIDATES, category=job.garment_type,
+                                             in_stock_only=buyer, exclude_item_ids=own)[0]
+        rows = StockImage.objects.filter(pk__in=[h.id for h in hits])
+        if buyer:  # guard: the index may lag a stock change by one index task
+            rows = rows.filter(item__in_stock=True).exclude(item__seller_id=job.owner_id)
+        alive = set(rows.values_list("pk", flat=True))
         found = [SearchHit(h.id, h.item_id, h.score) for h in hits if h.id in alive]
+        verdict = judge(job, found, embedder.gate)
         search_ms = (time.perf_counter() - t0) * 1000
-        ok = jobs.job_complete(job_id, task_id, found, {"search": round(search_ms, 1)})
+        ok = jobs.job_complete(job_id, task_id, found, {"search": round(search_ms, 1)}, confident=verdict.confident,
+                               confidence_note=verdict.note, confidence_threshold=embedder.gate.threshold)
         return "done" if ok else "skipped: claim lost"
     except Exception as exc:
         log.error("job %s: search failed\n%s", job_id, traceback.format_exc())
@@ -134,62 +144,45 @@ def search_catalogue(job_id: int, task_id: str) -> str:
 
 
 # --- the index -------------------------------------------------------------------------------------------------
-def index_dirty_stock_images(batch: int = INDEX_BATCH) -> int:
-    """Embed and upsert the first `batch` stock images flagged dirty; returns how many remain dirty.
+def index_dirty_stock_images(batch: int = INDEX_BATCH, build_batch: int | None = None) -> int:
+    """One unit of the index worker's work (the index task): check the active embedder version against the live
+    collection (workers.index_lifecycle), upsert the first `batch` stock images flagged dirty into the live (and the
+    building) collection, then cover the next `build_batch` stock images of a build in progress (switching when it
+    is complete). Returns how many stock images are left: flagged dirty plus those a build has yet to cover.
 
-    The flag is cleared only after the upsert succeeded, so a crash leaves the rows dirty for the next run, and an
-    upsert keyed by the StockImage id makes doing a batch twice harmless."""
-    from PIL import Image
+    Dirty flags are cleared only after the upsert succeeded, so a crash leaves the rows dirty for the next run, and
+    an upsert keyed by the StockImage id makes doing a batch twice harmless; a build resumes from its cursor."""
+    from . import index_lifecycle
 
-    from search.embedding import EMBEDDER_VERSION, embed_image
-
-    rows = list(StockImage.objects.filter(index_dirty=True).select_related("item").order_by("pk")[:batch])
-    ok, vectors, broken = [], [], []
-    for row in rows:
-        try:
-            with row.image.open("rb") as fh:
-                vectors.append(embed_image(Image.open(fh).convert("RGB")))
-            ok.append(row)
-        except Exception as exc:  # a missing or damaged file must not block the rest of the catalogue
-            log.warning("stock image %s cannot be indexed: %s", row.pk, exc)
-            broken.append(row.pk)
-    if ok:
-        runtime.vector_index().upsert([r.pk for r in ok], np.stack(vectors), [r.item_id for r in ok],
-                                      [r.item.category for r in ok])
-    with transaction.atomic():
-        StockImage.objects.filter(pk__in=[r.pk for r in ok]).update(index_dirty=False, indexed_version=EMBEDDER_VERSION)
-        StockImage.objects.filter(pk__in=broken).update(index_dirty=False, indexed_version="unreadable")
-    return StockImage.objects.filter(index_dirty=True).count()
+    return index_lifecycle.step(batch, build_batch or index_lifecycle.BUILD_BATCH)
 
 
 def remove_from_index(stock_image_ids: list[int]) -> int:
-    """Drop the vectors of deleted stock images (ids that still exist in the database are kept)."""
+    """Drop the vectors of deleted stock images from the live and any building collection (ids that still exist in
+    the database are kept)."""
+    from . import index_lifecycle
+
     alive = set(StockImage.objects.filter(pk__in=stock_image_ids).values_list("pk", flat=True))
     gone = [i for i in stock_image_ids if i not in alive]
-    runtime.vector_index().delete(gone)
+    index_lifecycle.remove(gone)
     return len(gone)
 
 
 def reindex(run_id: int) -> None:
-    """An operator's full re-index: empty the collection (vectors of deleted stock images go with it), flag every
-    stock image dirty, then work through them in batches, counting progress. Searches during a rebuild see a partial
-    catalogue; at this catalogue size a rebuild takes seconds."""
-    if not ReindexRun.objects.filter(pk=run_id, state=ReindexRun.State.PENDING).update(state=ReindexRun.State.RUNNING):
-        return
-    try:
-        runtime.vector_index().clear()
-        total = StockImage.objects.count()
-        StockImage.objects.update(index_dirty=True)
-        ReindexRun.objects.filter(pk=run_id).update(total=total)
-        remaining = total
-        while remaining:
-            remaining = index_dirty_stock_images()
-            ReindexRun.objects.filter(pk=run_id).update(done=total - remaining)
-        ReindexRun.objects.filter(pk=run_id).update(state=ReindexRun.State.DONE, finished_at=timezone.now())
-    except Exception as exc:
-        log.error("reindex %s failed\n%s", run_id, traceback.format_exc())
-        ReindexRun.objects.filter(pk=run_id).update(state=ReindexRun.State.FAILED, error=_reason("re-index", exc),
-                                                    finished_at=timezone.now())
+    """An operator's full re-index: start a build of the active embedder version in a new collection (or ride on the
+    one under way); the index task fills it in bounded batches while the live collection keeps serving, then it
+    becomes live and the run `done` (workers.index_lifecycle). The live collection is never emptied."""
+    from . import index_lifecycle
+
+    index_lifecycle.reindex(run_id)
+
+
+def index_sweep() -> dict:
+    """The sweeper's index checks (active embedder version, lost re-index runs, retired collections); `work`: the
+    index task has something to do."""
+    from . import index_lifecycle
+
+    return index_lifecycle.sweep()
 
 
 # --- model roll-out --------------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _generator = None
 _generator_key = None
-_index = None
+_index = None  # the process's connection to the vector store: the first VectorIndex it opened (it owns the client)
+_collections: dict = {}  # collection name -> VectorIndex through _index's connection
+index_lock = threading.RLock()  # serialises this process's index work (the warm-up thread against tasks)
 
 
 def _configure_torch() -> None:
@@ -51,18 +53,64 @@ def active_generator():
     return _generator, version
 
 
-def vector_index():
-    """The process's one VectorIndex (milvus-lite allows one process per file: only the index worker calls this)."""
-    global _index
-    with _lock:
-        if _index is None:
-            from search.embedding import EMBEDDER_VERSION, EMBEDDING_DIM
-            from search.index import VectorIndex, collection_name
+def live_embedder():
+    """The embedder whose vectors the live index holds: the search stage embeds queries with it and applies its
+    confidence gate, the generate stage stores its vector. The single place that answers "which version is live":
+    the live IndexCollection row says (one indexed query); before the index worker has made the first collection,
+    the active version."""
+    from marketplace.catalogue.models import IndexCollection
+    from search.embedders import active_version, get_embedder
 
+    version = IndexCollection.objects.filter(state=IndexCollection.State.LIVE).values_list(
+        "embedder_version", flat=True).first()
+    return get_embedder(version or active_version())
+
+
+def vector_index():
+    """The live collection's VectorIndex: what searches query and incremental changes go to (milvus-lite allows one
+    process per file: only the index worker calls this). In a fresh system the first call creates the first
+    collection, live at once (workers.index_lifecycle)."""
+    from search.embedders import get_embedder
+
+    from . import index_lifecycle
+
+    with index_lock:
+        live = index_lifecycle.live_collection(create=True)
+        return collection_index(live.name, get_embedder(live.embedder_version).dim)
+
+
+def collection_index(name: str, dim: int, fresh: bool = False):
+    """The VectorIndex of collection `name` (created when missing; `fresh`: emptied first, for a new build), through
+    the process's one connection to the store (opened on first use)."""
+    global _index
+    with index_lock:
+        if _index is None:
+            from search.index import VectorIndex
+
+            _collections.clear()
             if "://" not in settings.VECTOR_INDEX_URI:
                 os.makedirs(os.path.dirname(os.path.abspath(settings.VECTOR_INDEX_URI)), exist_ok=True)
-            _index = VectorIndex(settings.VECTOR_INDEX_URI, collection_name(EMBEDDER_VERSION), EMBEDDING_DIM)
-    return _index
+            _index = _collections[name] = VectorIndex(settings.VECTOR_INDEX_URI, name, dim)
+        ix = _collections.get(name)
+        if ix is None or ix.dim != dim:
+            ix = _collections[name] = _index.open(name, dim)
+        if fresh:
+            ix.clear()
+        return ix
+
+
+def index_store():
+    """The process's connection to the store (a VectorIndex: `collections()`, `drop_collection()`)."""
+    with index_lock:
+        if _index is None:
+            vector_index()
+        return _index
+
+
+def drop_collection(name: str) -> bool:
+    with index_lock:
+        _collections.pop(name, None)
+        return index_store().drop_collection(name)
 
 
 def warm_up(what: str) -> None:
@@ -76,7 +124,9 @@ def warm_up(what: str) -> None:
             generator, _ = active_generator()
             generator.generate(Image.new("RGB", (128, 128), "white"), "top")  # loads mediapipe, runs both stages once
         elif what == "index":
-            vector_index()
+            from . import index_lifecycle
+
+            index_lifecycle.warm_up()
         log.info("warm-up of %s done", what)
     except Exception:
         log.exception("warm-up of %s failed; the first task will load it instead", what)

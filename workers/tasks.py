@@ -21,9 +21,13 @@ def search_catalogue(self, job_id: int) -> str:
 
 @shared_task(name=task_names.INDEX_STOCK_IMAGES)
 def index_stock_images() -> int:
+    from .index_lifecycle import was_blocked
+
     remaining = pipeline.index_dirty_stock_images()
-    if remaining:  # bounded batches: re-enqueue until the catalogue is caught up
-        index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
+    if remaining:  # bounded batches (searches queue in between): re-enqueue until caught up and any build is done;
+        # a second from now when another index process holds the collection being filled (Milvus server)
+        index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES),
+                                       countdown=1 if was_blocked() else None)
     return remaining
 
 
@@ -34,7 +38,8 @@ def remove_from_index(stock_image_ids: list[int]) -> int:
 
 @shared_task(name=task_names.REINDEX)
 def reindex(run_id: int) -> None:
-    pipeline.reindex(run_id)
+    pipeline.reindex(run_id)  # starts a build; the index task fills it in bounded batches
+    index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
 
 
 @shared_task(name=task_names.ROLL_OUT_MODEL)
@@ -51,10 +56,11 @@ def train_model(self, run_id: int) -> str:
 
 @shared_task(name=task_names.SWEEP_STUCK_JOBS)
 def sweep_stuck_jobs() -> dict:
-    """Publish again what the broker lost, and let the index catch up with any stock images still flagged dirty."""
-    from marketplace.catalogue.models import StockImage
-
+    """Publish again what the broker lost; start an index build when the active embedder version is not the live
+    collection's; let the index catch up with stock images still flagged dirty and with a build in progress."""
     counts = services.jobs_sweep()
-    if StockImage.objects.filter(index_dirty=True).exists():
+    index = pipeline.index_sweep()
+    counts.update(index_build=index["index_build"], index_dropped=index["index_dropped"])
+    if index["work"]:
         index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
     return counts

@@ -35,6 +35,31 @@ def default_manifest() -> Path:
     return manifest
 
 
+def with_feedback(base: Path, out_dir: Path) -> Path:
+    """The run's manifest: `base` plus the sellers' accepted suggestions (`FeedbackPair`), exported to
+    `out_dir/feedback.jsonl` and merged into `out_dir/manifest.jsonl`. Returns `base` itself when there is no
+    feedback. Feedback of an item that `base` holds out (val/test) is dropped: splits stay by item. A resumed run
+    reuses the manifest it started with, so its data does not change under it."""
+    from imagegen.data import read_manifest, write_manifest
+    from marketplace.listings.services import feedback_export
+
+    merged, feedback = out_dir / "manifest.jsonl", out_dir / "feedback.jsonl"
+    if merged.is_file() and (out_dir / "training_state.pt").is_file():
+        return merged
+    exported = feedback_export(feedback)
+    if not exported:
+        return base
+    records = read_manifest(base)
+    held_out = {r.item_id for r in records if r.split != "train"}
+    extra = [r for r in read_manifest(feedback) if r.item_id not in held_out]
+    if len(extra) < exported:
+        log.warning("%d feedback pair(s) of held-out items were left out of %s", exported - len(extra), merged)
+    if not extra:
+        return base
+    log.info("training on %s with %d feedback pair(s)", base, len(extra))
+    return write_manifest(records + extra, merged)
+
+
 def run_training(run_id: int, task_id: str) -> str:
     run = jobs.training_run_claim(run_id, task_id)
     if run is None:
@@ -47,10 +72,11 @@ def run_training(run_id: int, task_id: str) -> str:
         from imagegen.data import PairDataset, read_manifest
         from imagegen.train import TrainConfig, train
 
-        manifest = Path(params.get("data") or default_manifest())
+        base = Path(params.get("data") or default_manifest())
+        manifest = with_feedback(base, out_dir) if params.get("include_feedback", True) else base
         records = read_manifest(manifest)
         image_size = int(params.get("image_size", 64))
-        cache = manifest.parent / ".imagegen_cache"
+        cache = base.parent / ".imagegen_cache"
         train_set = PairDataset([r for r in records if r.split == "train"], image_size, cache_dir=cache)
         train_set.prepare(progress=False)
         val_records = [r for r in records if r.split == "val"]

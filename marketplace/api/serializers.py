@@ -31,8 +31,8 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImageJob
         fields = ["id", "url", "kind", "state", "error", "attempts", "garment_type", "preprocess_method", "warnings",
-                  "timings", "model_label", "trained_model", "generated_image", "stage1_image", "preprocessed_image",
-                  "created_at", "started_at", "finished_at"]
+                  "confident", "confidence_note", "timings", "model_label", "trained_model", "generated_image",
+                  "stage1_image", "preprocessed_image", "created_at", "started_at", "finished_at"]
 
     def get_url(self, job) -> str:
         return reverse("job-detail", args=[job.pk], request=self.context.get("request"))
@@ -94,7 +94,7 @@ class SuggestionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Suggestion
-        fields = ["id", "photo", "rank", "score", "status", "stock_image", "item_title"]
+        fields = ["id", "photo", "rank", "score", "low_confidence", "status", "stock_image", "item_title"]
 
 
 class SearchQuerySerializer(serializers.ModelSerializer):
@@ -110,7 +110,7 @@ class RecommendationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Recommendation
-        fields = ["rank", "score", "item"]
+        fields = ["rank", "score", "low_confidence", "item"]
 
 
 class AcceptedSerializer(serializers.Serializer):
@@ -137,6 +137,9 @@ class TrainingParametersSerializer(serializers.Serializer):
     lr = serializers.FloatField(min_value=1e-6, max_value=1e-1, required=False)
     seed = serializers.IntegerField(required=False)
     data = serializers.CharField(required=False, help_text="manifest path on the training worker")
+    include_feedback = serializers.BooleanField(
+        required=False, default=True,
+        help_text="also train on the pairs sellers confirmed by accepting a suggestion (listing photo -> stock image)")
     activate = serializers.BooleanField(required=False, default=False,
                                         help_text="roll the new model out when training succeeds")
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Item, StockImage
+from .models import IndexCollection, Item, StockImage
 
 
 class StockImageInline(admin.TabularInline):
@@ -21,3 +21,17 @@ class ItemAdmin(admin.ModelAdmin):
 class StockImageAdmin(admin.ModelAdmin):
     list_display = ["id", "item", "index_dirty", "indexed_version", "created_at"]
     list_filter = ["index_dirty", "indexed_version"]
+
+
+@admin.register(IndexCollection)
+class IndexCollectionAdmin(admin.ModelAdmin):
+    """Read-only: the index worker owns these rows (an operator re-indexes through ReindexRun)."""
+
+    list_display = ["name", "embedder_version", "build", "state", "done", "total", "created_at", "switched_at"]
+    list_filter = ["state", "embedder_version"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -27,8 +27,8 @@ class Item(models.Model):
 
 class StockImage(models.Model):
     """A catalogue-quality image of an item. `index_dirty` marks rows the vector index has not caught up with
-    (new, changed, or after an embedder change): the index task takes them in bounded batches, so a crash loses
-    nothing: the flag is still set."""
+    (new or changed; an embedder change is a blue/green rebuild instead, see IndexCollection): the index task takes
+    them in bounded batches, so a crash loses nothing: the flag is still set."""
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="stock_images")
     image = models.ImageField(upload_to="stock/%Y/%m/")
@@ -41,3 +41,54 @@ class StockImage(models.Model):
 
     def __str__(self) -> str:
         return f"StockImage {self.pk} of {self.item_id}"
+
+
+class IndexCollection(models.Model):
+    """One vector-index collection (blue/green re-indexing): the database is the record of which collection serves.
+
+    Named by embedder version and build (`search.index.collection_name(version, build=build)`). Exactly one row is
+    `live` (searches query it, with its embedder). A `building` one (at most one) is filled by the index worker in
+    primary-key order of StockImage, `cursor` being the last pk it covered, so a restart continues where it stopped;
+    when it reaches the end it becomes `live` in one transaction and the old live one is `retired` (its collection
+    dropped: `dropped_at`). The very first collection is created `live` and fills in place (`finished_at` null until
+    it has covered the catalogue)."""
+
+    class State(models.TextChoices):
+        BUILDING = "building"
+        LIVE = "live"
+        RETIRED = "retired"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=128, unique=True)
+    embedder_version = models.CharField(max_length=32)
+    build = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, db_index=True)
+    reason = models.CharField(max_length=200, blank=True, help_text="why it was built")
+    total = models.PositiveIntegerField(default=0, help_text="stock images to cover (done + those past the cursor)")
+    done = models.PositiveIntegerField(default=0, help_text="stock images the build has covered")
+    cursor = models.BigIntegerField(default=0, help_text="last StockImage pk the build covered")
+    failures = models.PositiveIntegerField(default=0, help_text="consecutive failed batches")
+    claimed_by = models.CharField(max_length=100, blank=True, help_text="worker process filling it (Milvus server)")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="the claim lapses then (a crashed worker)")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="the build covered the whole catalogue")
+    switched_at = models.DateTimeField(null=True, blank=True, help_text="became live")
+    retired_at = models.DateTimeField(null=True, blank=True)
+    dropped_at = models.DateTimeField(null=True, blank=True, help_text="its collection was dropped from the store")
+
+    class Meta:
+        ordering = ["-build"]
+        constraints = [
+            models.UniqueConstraint(fields=["state"], condition=models.Q(state="live"),
+                                    name="one_live_index_collection"),
+            models.UniqueConstraint(fields=["state"], condition=models.Q(state="building"),
+                                    name="one_building_index_collection"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.state})"
+
+    @property
+    def progress(self) -> float:
+        return self.done / self.total if self.total else (1.0 if self.finished_at else 0.0)

@@ -1,15 +1,18 @@
-"""Keep the vector index in step with deletions: a deleted stock image's vector is removed by the index worker.
+"""Keep the vector index in step with deletions and with the item fields it filters on.
+
+A deleted stock image's vector is removed by the index worker. An item whose `category` or `in_stock` changes has
+its stock images flagged dirty so the index worker re-upserts them (services.stock_images_mark_dirty).
 
 New and changed images need no signal: they carry `index_dirty=True`, which the index task (and the sweeper's
 catch-up) work through. A deleted row cannot carry a flag, so its id is sent to the index queue on commit; if that
 publish is lost, search still never shows it (hits are mapped to rows that exist) and the next re-index drops it."""
 from django.db import transaction
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from marketplace.jobs import queue, task_names
 
-from .models import StockImage
+from .models import Item, StockImage
 
 
 @receiver(post_delete, sender=StockImage)
@@ -17,3 +20,24 @@ def remove_deleted_stock_image_from_index(sender, instance: StockImage, **kwargs
     pk = instance.pk
     transaction.on_commit(lambda: queue.publish(task_names.REMOVE_FROM_INDEX, [[pk]],
                                                 queue.queue_for(task_names.REMOVE_FROM_INDEX)))
+
+
+# --- an item's indexed fields changed: re-upsert its stock images ------------------------------------------------
+@receiver(pre_save, sender=Item)
+def remember_indexed_fields(sender, instance: Item, raw=False, **kwargs) -> None:
+    from .services import INDEXED_FIELDS
+
+    instance._indexed_before = None
+    if instance.pk and not raw:
+        instance._indexed_before = Item.objects.filter(pk=instance.pk).values(*INDEXED_FIELDS).first()
+
+
+@receiver(post_save, sender=Item)
+def reindex_item_when_indexed_fields_change(sender, instance: Item, created=False, raw=False, **kwargs) -> None:
+    from .services import INDEXED_FIELDS, stock_images_mark_dirty
+
+    before = getattr(instance, "_indexed_before", None)
+    if created or raw or before is None:
+        return
+    if any(before[f] != getattr(instance, f) for f in INDEXED_FIELDS):
+        stock_images_mark_dirty([instance.pk])

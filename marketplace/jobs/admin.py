@@ -12,8 +12,9 @@ def retry_jobs(modeladmin, request, queryset):
 
 @admin.register(ImageJob)
 class ImageJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "owner", "state", "attempts", "model_label", "preprocess_method", "created_at"]
-    list_filter = ["state", "kind", "preprocess_method"]
+    list_display = ["id", "kind", "owner", "state", "confident", "attempts", "model_label", "preprocess_method",
+                    "created_at"]
+    list_filter = ["state", "kind", "confident", "preprocess_method"]
     readonly_fields = ["claimed_by", "lease_expires_at", "published_at", "timings", "warnings", "error"]
     actions = [retry_jobs]
 

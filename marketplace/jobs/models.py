@@ -66,9 +66,18 @@ class ImageJob(models.Model):
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="jobs")
     model_label = models.CharField(max_length=100, blank=True, help_text='"untrained-..." when no trained model ran')
+    # The search stage's verdict (workers/confidence.py): null until the job is done. A job that is not confident
+    # still ends `done`; its results are marked low-confidence and `confidence_note` says why.
+    confident = models.BooleanField(null=True, blank=True,
+                                    help_text="whether the best match passed the embedder's confidence gate")
+    confidence_note = models.CharField(max_length=300, blank=True, help_text="why the results are not confident")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    # imagegen.preprocess: the centre-crop fallback (and only it) means no person was detected in the photo.
+    NO_PERSON_METHOD = "centre"
+    NO_PERSON_WARNING = "no person detected"
 
     class Meta:
         ordering = ["-id"]
@@ -86,6 +95,12 @@ class ImageJob(models.Model):
     @property
     def source_image(self):
         return (self.listing_photo or self.search_query).image
+
+    @property
+    def found_no_person(self) -> bool:
+        """Preprocessing found no person in the photo (it fell back to a centre crop): results are a guess."""
+        return self.preprocess_method == self.NO_PERSON_METHOD or any(
+            self.NO_PERSON_WARNING in str(w) for w in (self.warnings or []))
 
 
 class GeneratedImage(models.Model):

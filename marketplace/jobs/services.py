@@ -59,7 +59,8 @@ def job_retry(job: ImageJob) -> bool:
     """Put a failed job back in the queue (from the start: it is cheap and its inputs may have changed)."""
     with transaction.atomic():
         n = ImageJob.objects.filter(pk=job.pk, state=State.FAILED).update(
-            state=State.PENDING, error="", claimed_by="", lease_expires_at=None, attempts=0, finished_at=None)
+            state=State.PENDING, error="", claimed_by="", lease_expires_at=None, attempts=0, finished_at=None,
+            confident=None, confidence_note="")
         if n:
             job_publish_on_commit(job.pk)
     return bool(n)
@@ -124,23 +125,32 @@ class SearchHit:
     score: float
 
 
-def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict) -> bool:
+def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict, *, confident: bool | None = None,
+                 confidence_note: str = "", confidence_threshold: float | None = None) -> bool:
     """Write the job's results and its final state in one transaction. Replaces any earlier rows of the same
-    source, so a re-run never duplicates; returns False (writing nothing) if this delivery lost the claim."""
+    source, so a re-run never duplicates; returns False (writing nothing) if this delivery lost the claim.
+
+    `confident` is the search stage's verdict (None: not judged). Rows are marked `low_confidence` when the job is
+    not confident (all of them) or, when it is, those scoring below `confidence_threshold`."""
     from marketplace.listings.services import suggestions_replace
     from marketplace.shopping.services import recommendations_replace
+
+    def low_confidence(score: float) -> bool:
+        return confident is False or (confident and confidence_threshold is not None and score < confidence_threshold)
 
     with transaction.atomic():
         job = ImageJob.objects.select_for_update().get(pk=job_id)
         if job.claimed_by != task_id or job.state != State.SEARCHING:
             return False
         if job.kind == ImageJob.Kind.LISTING_PHOTO:
-            suggestions_replace(job.listing_photo, hits, limit=settings.SUGGESTIONS_PER_PHOTO)
+            suggestions_replace(job.listing_photo, hits, limit=settings.SUGGESTIONS_PER_PHOTO,
+                                low_confidence=low_confidence)
         else:
-            recommendations_replace(job.search_query, hits, limit=settings.RECOMMENDATIONS_PER_QUERY)
+            recommendations_replace(job.search_query, hits, limit=settings.RECOMMENDATIONS_PER_QUERY,
+                                    low_confidence=low_confidence)
         ImageJob.objects.filter(pk=job_id).update(
             state=State.DONE, claimed_by="", lease_expires_at=None, finished_at=timezone.now(), error="",
-            timings={**job.timings, **timings})
+            timings={**job.timings, **timings}, confident=confident, confidence_note=confidence_note[:300])
     return True
 
 
@@ -212,9 +222,20 @@ def training_run_finish(run_id: int, task_id: str, *, state: str, error: str = "
 
 # --- re-index ----------------------------------------------------------------------------------------------------
 def reindex_start(*, user) -> ReindexRun:
+    """Queue a re-index (a new collection is built while the live one serves: workers.index_lifecycle). One at a
+    time: while a run is pending or running, a second request returns that run."""
+    from django.db import connection
+
     from marketplace.catalogue.models import StockImage
 
-    with transaction.atomic():
+    with transaction.atomic():  # SQLite: an IMMEDIATE transaction (settings), so requests are serialised here
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [0x5E1D5])
+        existing = ReindexRun.objects.filter(state__in=[ReindexRun.State.PENDING, ReindexRun.State.RUNNING]).order_by(
+            "pk").first()
+        if existing is not None:
+            return existing
         run = ReindexRun.objects.create(requested_by=user, total=StockImage.objects.count())
         transaction.on_commit(lambda: queue.publish(task_names.REINDEX, [run.pk], queue.queue_for(task_names.REINDEX)))
     return run
@@ -227,4 +248,21 @@ def queue_overview() -> dict:
     def counts(model):
         return {row["state"]: row["n"] for row in model.objects.values("state").annotate(n=Count("pk"))}
 
-    return {"image_jobs": counts(ImageJob), "training_runs": counts(TrainingRun), "reindex_runs": counts(ReindexRun)}
+    return {"image_jobs": counts(ImageJob), "training_runs": counts(TrainingRun), "reindex_runs": counts(ReindexRun),
+            "index": index_overview()}
+
+
+def index_overview() -> dict:
+    """The live vector-index collection and any build in progress (workers.index_lifecycle keeps these rows)."""
+    from marketplace.catalogue.models import IndexCollection, StockImage
+
+    def describe(row):
+        return None if row is None else {
+            "name": row.name, "embedder_version": row.embedder_version, "build": row.build, "state": row.state,
+            "done": row.done, "total": row.total, "progress": round(row.progress, 3), "reason": row.reason,
+            "filling": row.finished_at is None, "error": row.error}
+
+    S = IndexCollection.State
+    return {"live": describe(IndexCollection.objects.filter(state=S.LIVE).first()),
+            "building": describe(IndexCollection.objects.filter(state=S.BUILDING).first()),
+            "dirty_stock_images": StockImage.objects.filter(index_dirty=True).count()}

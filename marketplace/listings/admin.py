@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Listing, ListingPhoto, Suggestion
+from .models import FeedbackPair, Listing, ListingPhoto, Suggestion
 
 
 class ListingPhotoInline(admin.TabularInline):
@@ -21,5 +21,10 @@ class ListingPhotoAdmin(admin.ModelAdmin):
 
 @admin.register(Suggestion)
 class SuggestionAdmin(admin.ModelAdmin):
-    list_display = ["id", "photo", "stock_image", "rank", "score", "status"]
-    list_filter = ["status"]
+    list_display = ["id", "photo", "stock_image", "rank", "score", "low_confidence", "status"]
+    list_filter = ["status", "low_confidence"]
+
+
+@admin.register(FeedbackPair)
+class FeedbackPairAdmin(admin.ModelAdmin):
+    list_display = ["id", "photo", "stock_image", "garment_type", "created_at"]

@@ -43,6 +43,7 @@ class Suggestion(models.Model):
     rank = models.PositiveSmallIntegerField()
     score = models.FloatField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    low_confidence = models.BooleanField(default=False, help_text="not a confident match (the job's confidence gate)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,3 +53,22 @@ class Suggestion(models.Model):
             models.UniqueConstraint(fields=["photo", "stock_image"], name="uniq_suggestion_photo_stock"),
             models.UniqueConstraint(fields=["photo", "rank"], name="uniq_suggestion_photo_rank"),
         ]
+
+
+class FeedbackPair(models.Model):
+    """A seller accepted `stock_image` as the catalogue image of the garment in `photo`: a new street-to-shop training
+    pair. The next training run exports these into its manifest (workers/training.py)."""
+
+    photo = models.ForeignKey(ListingPhoto, on_delete=models.CASCADE, related_name="feedback_pairs")
+    stock_image = models.ForeignKey(StockImage, on_delete=models.CASCADE, related_name="feedback_pairs")
+    garment_type = models.CharField(max_length=16, choices=GarmentType.choices, default=GarmentType.TOP)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["photo", "stock_image"], name="uniq_feedback_photo_stock"),
+        ]
+
+    def __str__(self) -> str:
+        return f"FeedbackPair photo {self.photo_id} -> stock image {self.stock_image_id}"

@@ -1,12 +1,21 @@
-"""Listing use cases: create a listing, add a photo (which starts a job), write and act on suggestions."""
+"""Listing use cases: create a listing, add a photo (which starts a job), write and act on suggestions, and export
+accepted suggestions as training pairs."""
 from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Callable
 
 from django.db import transaction
 
 from marketplace.jobs.services import SearchHit, job_create
 from marketplace.uploads import check_image_upload
 
-from .models import Listing, ListingPhoto, Suggestion
+from .models import FeedbackPair, Listing, ListingPhoto, Suggestion
+
+log = logging.getLogger(__name__)
 
 
 def listing_create(*, seller, title: str, garment_type: str, price=None) -> Listing:
@@ -24,8 +33,10 @@ def listing_photo_create(*, listing: Listing, upload, garment_type: str | None =
     return photo, job
 
 
-def suggestions_replace(photo: ListingPhoto, hits: list[SearchHit], limit: int) -> list[Suggestion]:
+def suggestions_replace(photo: ListingPhoto, hits: list[SearchHit], limit: int,
+                        low_confidence: Callable[[float], bool] = lambda score: False) -> list[Suggestion]:
     """Replace the photo's suggestions with the ranked hits, keeping a seller's earlier accept/reject decisions.
+    `low_confidence(score)` marks rows that are not confident matches.
 
     Call inside the transaction that finishes the job: delete + insert there makes a re-run exactly-once."""
     decided = dict(photo.suggestions.exclude(status=Suggestion.Status.PROPOSED).values_list("stock_image_id", "status"))
@@ -36,24 +47,64 @@ def suggestions_replace(photo: ListingPhoto, hits: list[SearchHit], limit: int) 
             continue
         seen.add(hit.stock_image_id)
         rows.append(Suggestion(photo=photo, stock_image_id=hit.stock_image_id, rank=len(rows) + 1, score=hit.score,
-                               status=decided.get(hit.stock_image_id, Suggestion.Status.PROPOSED)))
+                               status=decided.get(hit.stock_image_id, Suggestion.Status.PROPOSED),
+                               low_confidence=bool(low_confidence(hit.score))))
         if len(rows) == limit:
             break
     return Suggestion.objects.bulk_create(rows)
 
 
 def suggestion_accept(suggestion: Suggestion) -> Suggestion:
-    """Accepting adds the stock image to the listing's catalogue images."""
+    """Accepting adds the stock image to the listing's catalogue images and records the (photo, stock image) pair
+    as feedback for the next training run."""
     with transaction.atomic():
         suggestion.status = Suggestion.Status.ACCEPTED
         suggestion.save(update_fields=["status"])
         suggestion.photo.listing.catalogue_images.add(suggestion.stock_image)
+        FeedbackPair.objects.get_or_create(photo=suggestion.photo, stock_image=suggestion.stock_image,
+                                           defaults={"garment_type": suggestion.photo.garment_type})
     return suggestion
 
 
 def suggestion_reject(suggestion: Suggestion) -> Suggestion:
+    """Rejecting removes the stock image from the listing and withdraws the feedback pair of an earlier accept."""
     with transaction.atomic():
         suggestion.status = Suggestion.Status.REJECTED
         suggestion.save(update_fields=["status"])
         suggestion.photo.listing.catalogue_images.remove(suggestion.stock_image)
+        FeedbackPair.objects.filter(photo=suggestion.photo, stock_image=suggestion.stock_image).delete()
     return suggestion
+
+
+# --- feedback for training ---------------------------------------------------------------------------------------
+def feedback_manifest_rows() -> list[dict]:
+    """Every feedback pair as a training-manifest row (the format of `imagegen.data`: `photo`, `stock`, `item_id`,
+    `garment`, `split`), with absolute paths and `item_id` = `item-<Item pk>`, all in split `train`. Pairs whose
+    files are missing are left out (logged)."""
+    rows = []
+    pairs = FeedbackPair.objects.select_related("photo", "stock_image").order_by("pk")
+    for pair in pairs.iterator():
+        try:
+            photo, stock = Path(pair.photo.image.path), Path(pair.stock_image.image.path)
+        except (NotImplementedError, ValueError) as exc:  # a storage without local paths, or an empty file field
+            log.warning("feedback pair %s skipped: %s", pair.pk, exc)
+            continue
+        if not (photo.is_file() and stock.is_file()):
+            log.warning("feedback pair %s skipped: a file is missing (%s, %s)", pair.pk, photo, stock)
+            continue
+        rows.append({"photo": str(photo.resolve()), "stock": str(stock.resolve()),
+                     "item_id": f"item-{pair.stock_image.item_id}", "garment": pair.garment_type, "split": "train"})
+    return rows
+
+
+def feedback_export(path: str | os.PathLike) -> int:
+    """Write the feedback pairs as a JSONL manifest at `path` (replaced atomically); returns the number of rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = feedback_manifest_rows()
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return len(rows)

@@ -21,6 +21,7 @@ class Recommendation(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="recommendations")
     rank = models.PositiveSmallIntegerField()
     score = models.FloatField()
+    low_confidence = models.BooleanField(default=False, help_text="not a confident match (the job's confidence gate)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,6 +1,8 @@
 """Buyer use cases: a photo search (which starts a job) and its recommendations."""
 from __future__ import annotations
 
+from typing import Callable
+
 from django.db import transaction
 
 from marketplace.catalogue.models import Item
@@ -19,18 +21,23 @@ def search_query_create(*, buyer, upload, garment_type: str):
     return query, job
 
 
-def recommendations_replace(query: SearchQuery, hits: list[SearchHit], limit: int) -> list[Recommendation]:
-    """Replace the query's recommendations: one row per item (its best-scoring stock image), in-stock items only.
+def recommendations_replace(query: SearchQuery, hits: list[SearchHit], limit: int,
+                            low_confidence: Callable[[float], bool] = lambda score: False) -> list[Recommendation]:
+    """Replace the query's recommendations: one row per item (its best-scoring stock image), in-stock items that
+    are not the buyer's own. The index already filters both inside the vector query; this is the guard for an index
+    one task behind a stock change. `low_confidence(score)` marks rows that are not confident matches.
 
     Call inside the transaction that finishes the job, so a re-run never duplicates."""
     query.recommendations.all().delete()
-    in_stock = set(Item.objects.filter(pk__in={h.item_id for h in hits}, in_stock=True).values_list("pk", flat=True))
+    in_stock = set(Item.objects.filter(pk__in={h.item_id for h in hits}, in_stock=True)
+                   .exclude(seller_id=query.buyer_id).values_list("pk", flat=True))
     seen, rows = set(), []
     for hit in sorted(hits, key=lambda h: -h.score):
         if hit.item_id in seen or hit.item_id not in in_stock:
             continue
         seen.add(hit.item_id)
-        rows.append(Recommendation(query=query, item_id=hit.item_id, rank=len(rows) + 1, score=hit.score))
+        rows.append(Recommendation(query=query, item_id=hit.item_id, rank=len(rows) + 1, score=hit.score,
+                                   low_confidence=bool(low_confidence(hit.score))))
         if len(rows) == limit:
             break
     return Recommendation.objects.bulk_create(rows)

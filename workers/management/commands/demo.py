@@ -66,18 +66,22 @@ class Command(BaseCommand):
             f"crop: {job['preprocess_method']}; stages ms: {job['timings']})")
         if job["error"]:
             out(f"  error: {job['error']}")
+        out(f"  confident match: {job['confident']}" + (f" ({job['confidence_note']})" if job["confidence_note"] else ""))
         out(f"  generated stock image: {job['generated_image']}")
         out("  suggested catalogue images:")
         for s in first.results:
             mark = "  <- the photographed item" if target_item and s["stock_image"]["item"] == target_item.pk else ""
+            mark += "  (low confidence)" if s["low_confidence"] else ""
             out(f"   #{s['rank']:<2} score {s['score']:.3f}  stock image {s['stock_image']['id']:<4} {s['item_title']}{mark}")
 
         search = demo.buyer_search(buyer, image, garment)
         job = search.job
         out(f"\nBUYER search -> job {job['id']} {job['state']} in {search.latency_s * 1000:.0f} ms (stages ms: {job['timings']})")
+        out(f"  confident match: {job['confident']}" + (f" ({job['confidence_note']})" if job["confidence_note"] else ""))
         out("  recommended items:")
         for r in search.results:
             mark = "  <- the photographed item" if target_item and r["item"]["id"] == target_item.pk else ""
+            mark += "  (low confidence)" if r["low_confidence"] else ""
             out(f"   #{r['rank']:<2} score {r['score']:.3f}  item {r['item']['id']:<4} {r['item']['title']} "
                 f"({r['item']['price']}){mark}")
         if len(latencies) > 1:

@@ -1,0 +1,218 @@
+"""The search stage's honest answers, in-process on a real milvus-lite file that this test owns:
+
+- buyers get in-stock items that are not their own, filtered inside the vector query; sellers get any image;
+- hits are aggregated per item;
+- the confidence gate: photos with no person (blank, flat colour, noise, a garment with nobody wearing it) run
+  through the real generate and search stages end `done`, not confident, every result marked low-confidence;
+  a catalogue item's own stock image as the query passes a gate threshold the test sets.
+"""
+import io
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from marketplace.catalogue.models import Item, StockImage
+from marketplace.catalogue.services import item_update
+from marketplace.jobs.models import GeneratedImage, ImageJob
+from marketplace.jobs.services import SearchHit
+from marketplace.listings.models import Listing, ListingPhoto, Suggestion
+from marketplace.shopping.models import Recommendation, SearchQuery
+from search.embedders import ConfidenceGate
+from workers import pipeline, runtime
+from workers.confidence import NO_PERSON_NOTE, item_scores, judge
+
+pytestmark = pytest.mark.django_db
+ITEMS = 6
+
+
+@pytest.fixture
+def own_index(tmp_path, settings, media_root):
+    settings.VECTOR_INDEX_URI = str(tmp_path / "milvus.db")
+    runtime._index = None
+    yield
+    if runtime._index is not None:
+        runtime._index.close()
+    runtime._index = None
+
+
+def png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def user(name: str):
+    return get_user_model().objects.get_or_create(username=name)[0]
+
+
+@pytest.fixture
+def catalogue(own_index):
+    """ITEMS drawn catalogue tops with one stock image each, indexed."""
+    from imagegen.synth import make_item, render_stock
+
+    seller = user("catalogue")
+    rows = []
+    for i in range(ITEMS):
+        item = Item.objects.create(title=f"item {i}", price=10, seller=seller, category="top")
+        image = render_stock(make_item(7, i), 128)
+        rows.append(StockImage.objects.create(item=item, image=ContentFile(png(image), name=f"s{i}.png")))
+    assert pipeline.index_dirty_stock_images() == 0
+    return rows
+
+
+def stock_pil(row: StockImage) -> Image.Image:
+    with row.image.open("rb") as fh:
+        return Image.open(fh).convert("RGB")
+
+
+def buyer_job(buyer, image_bytes_: bytes) -> ImageJob:
+    q = SearchQuery.objects.create(buyer=buyer, image=ContentFile(image_bytes_, name="q.png"), garment_type="top")
+    return ImageJob.objects.create(kind="search_query", owner=buyer, garment_type="top", search_query=q)
+
+
+def seller_job(seller, image_bytes_: bytes) -> ImageJob:
+    listing = Listing.objects.create(seller=seller, title="mine", garment_type="top")
+    photo = ListingPhoto.objects.create(listing=listing, image=ContentFile(image_bytes_, name="p.png"))
+    return ImageJob.objects.create(kind="listing_photo", owner=seller, garment_type="top", listing_photo=photo)
+
+
+def searching_with(job: ImageJob, image: Image.Image, method: str = "keypoints") -> ImageJob:
+    """Put `job` where the generate stage leaves it, as if the generator had drawn exactly `image`."""
+    embedder = runtime.live_embedder()
+    gen = GeneratedImage(job=job, embedding=np.asarray(embedder.embed_image(image), "<f4").tobytes(),
+                         embedder_version=embedder.version, model_label="test", trained=True)
+    gen.image.save(f"job{job.pk}.png", ContentFile(png(image)), save=False)
+    gen.save()
+    ImageJob.objects.filter(pk=job.pk).update(state="searching", preprocess_method=method)
+    return job
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Set the live embedder's confidence gate for this test."""
+    def set_gate(threshold: float, margin: float = 0.0):
+        monkeypatch.setattr(runtime.live_embedder(), "gate", ConfidenceGate(threshold=threshold, margin=margin))
+    return set_gate
+
+
+# --- filters in the index ------------------------------------------------------------------------------------------
+def test_buyers_never_get_out_of_stock_or_their_own_items_even_when_nearest(catalogue):
+    buyer = user("bob")
+    target = catalogue[0]
+    item_update(target.item, in_stock=False)  # the signal flags its stock images for re-indexing
+    assert StockImage.objects.get(pk=target.pk).index_dirty
+    mine = Item.objects.create(title="bob's own", price=5, seller=buyer, category="top")
+    # The same picture as the target, on an item of the buyer's own.
+    copy = StockImage.objects.create(item=mine, image=ContentFile(png(stock_pil(target)), name="copy.png"))
+    assert pipeline.index_dirty_stock_images() == 0
+
+    # In the index itself (no database guard): the exact match and the buyer's own copy of it never come back.
+    vector = runtime.live_embedder().embed_image(stock_pil(target))
+    hits = runtime.vector_index().search(vector[None], 50, category="top", in_stock_only=True,
+                                         exclude_item_ids=[mine.pk])[0]
+    assert hits and not {target.item_id, mine.pk} & {h.item_id for h in hits}
+    assert runtime.vector_index().search(vector[None], 1, category="top")[0][0].score > 0.999  # it is the nearest
+
+    job = pipeline_search(buyer_job(buyer, png(stock_pil(target))), stock_pil(target))
+    recs = list(Recommendation.objects.filter(query=job.search_query))
+    assert recs and not {target.item_id, mine.pk} & {r.item_id for r in recs}
+
+    # A seller's suggestions are not stock-filtered: an out-of-stock item's picture is still a valid picture.
+    job = pipeline_search(seller_job(user("sue"), png(stock_pil(target))), stock_pil(target))
+    top2 = list(Suggestion.objects.filter(photo=job.listing_photo).order_by("rank")[:2])
+    assert {s.stock_image_id for s in top2} == {target.pk, copy.pk}  # the same picture twice: a tie
+
+
+def pipeline_search(job: ImageJob, image: Image.Image) -> ImageJob:
+    searching_with(job, image)
+    assert pipeline.search_catalogue(job.pk, "search-task") == "done"
+    return ImageJob.objects.get(pk=job.pk)
+
+
+def test_an_item_back_in_stock_is_re_upserted_and_found_again(catalogue):
+    target = catalogue[2]
+    item_update(target.item, in_stock=False)
+    pipeline.index_dirty_stock_images()
+    vector = runtime.live_embedder().embed_image(stock_pil(target))
+    assert target.item_id not in {h.item_id for h in runtime.vector_index().search(vector[None], 3, "top", True)[0]}
+    item_update(target.item, in_stock=True)
+    assert pipeline.index_dirty_stock_images() == 0
+    assert runtime.vector_index().search(vector[None], 1, "top", True)[0][0].item_id == target.item_id
+    item_update(target.item, title="renamed")  # a field the index does not hold: nothing to re-index
+    assert not StockImage.objects.filter(index_dirty=True).exists()
+
+
+def test_recommendations_are_one_per_item_and_the_gate_sees_items_not_images(catalogue, gate):
+    target = catalogue[3]
+    second = StockImage.objects.create(item=target.item, image=ContentFile(png(stock_pil(target)), name="again.png"))
+    pipeline.index_dirty_stock_images()
+    # Two pictures of one item score the same: per image that is a tie (margin 0), per item a clear winner.
+    gate(0.99, margin=0.02)
+    job = pipeline_search(buyer_job(user("bob"), b"x"), stock_pil(target))
+    recs = list(Recommendation.objects.filter(query=job.search_query).order_by("rank"))
+    assert [r.item_id for r in recs].count(target.item_id) == 1 and recs[0].item_id == target.item_id
+    assert len(recs) == len({r.item_id for r in recs})
+    assert job.confident is True, job.confidence_note
+    hits = [SearchHit(target.pk, target.item_id, 1.0), SearchHit(second.pk, target.item_id, 1.0),
+            SearchHit(catalogue[0].pk, catalogue[0].item_id, 0.5)]
+    assert item_scores(hits) == [(target.item_id, 1.0), (catalogue[0].item_id, 0.5)]
+
+
+# --- the confidence gate ---------------------------------------------------------------------------------------------
+def no_person_photos():
+    from imagegen.synth import make_item, render_stock
+
+    rng = np.random.default_rng(0)
+    return {
+        "blank white": Image.new("RGB", (256, 320), "white"),
+        "flat colour": Image.new("RGB", (256, 320), (40, 90, 160)),
+        "noise": Image.fromarray(rng.integers(0, 256, (320, 256, 3), dtype=np.uint8)),
+        "a garment, nobody wearing it": render_stock(make_item(7, 4), 256),  # a catalogue item's own picture
+    }
+
+
+def test_photos_without_a_person_end_done_not_confident_with_every_result_low_confidence(catalogue, gate):
+    gate(-1.0)  # even a gate that passes any score must not make a photo with no person confident
+    buyer, seller = user("bob"), user("sue")
+    for n, (name, photo) in enumerate(no_person_photos().items()):
+        job = (buyer_job if n % 2 == 0 else seller_job)(buyer if n % 2 == 0 else seller, png(photo))
+        assert pipeline.generate_stock_image(job.pk, f"gen-{n}") == "generated", name
+        assert pipeline.search_catalogue(job.pk, f"search-{n}") == "done", name
+        job = ImageJob.objects.get(pk=job.pk)
+        assert job.state == "done" and job.found_no_person, (name, job.preprocess_method, job.warnings)
+        assert job.confident is False and job.confidence_note == NO_PERSON_NOTE, name
+        rows = (Recommendation.objects.filter(query=job.search_query) if job.search_query_id
+                else Suggestion.objects.filter(photo=job.listing_photo))
+        assert rows.exists() and not rows.filter(low_confidence=False).exists(), name
+
+
+def test_a_catalogue_items_own_image_is_a_confident_match_above_the_threshold(catalogue, gate):
+    target = catalogue[5]
+    gate(0.99)
+    job = pipeline_search(seller_job(user("sue"), b"x"), stock_pil(target))
+    assert job.state == "done" and job.confident is True and job.confidence_note == ""
+    rows = list(Suggestion.objects.filter(photo=job.listing_photo).order_by("rank"))
+    assert rows[0].stock_image_id == target.pk and not rows[0].low_confidence
+    assert all(r.low_confidence == (r.score < 0.99) for r in rows) and any(r.low_confidence for r in rows[1:])
+
+    gate(1.01)  # an unreachable threshold: the same query is now only a candidate, and the note says why
+    job = pipeline_search(seller_job(user("sue"), b"x"), stock_pil(target))
+    assert job.state == "done" and job.confident is False
+    assert job.confidence_note.startswith("no confident match: best score 1.00 is below the confidence threshold 1.01")
+    assert not Suggestion.objects.filter(photo=job.listing_photo, low_confidence=False).exists()
+
+
+def test_the_verdict_rules():
+    job = ImageJob(preprocess_method="keypoints", warnings=[])
+    g = ConfidenceGate(threshold=0.8, margin=0.1)
+    hit = lambda item, score: SearchHit(item, item, score)  # noqa: E731
+    assert judge(job, [hit(1, 0.9), hit(2, 0.7)], g).confident
+    assert "below the confidence threshold 0.80" in judge(job, [hit(1, 0.75)], g).note
+    assert "above the next item" in judge(job, [hit(1, 0.9), hit(2, 0.85)], g).note
+    assert judge(job, [], g).note == "no confident match: nothing in the catalogue matched"
+    for method, warnings in (("centre", ["no person detected: centre crop"]), ("keypoints", ["no person detected"])):
+        job = ImageJob(preprocess_method=method, warnings=warnings)
+        assert judge(job, [hit(1, 0.99)], g).note == NO_PERSON_NOTE

@@ -1,0 +1,485 @@
+"""Blue/green lifecycle of the vector index: a new embedder version (or an operator's re-index) is built into a new
+collection while the live one keeps serving, then the new one becomes live in one transaction.
+
+milvus-lite has no aliases, so the database is the record: `marketplace.catalogue.models.IndexCollection` rows, one
+per collection (`search.index.collection_name(version, build=n)`), exactly one `live`, at most one `building`.
+
+- **First start** (no live row): the first collection is created `live` at once and fills in place.
+- **A new active embedder version** (`search.embedders.active_version()`, checked at the index worker's warm-up, by
+  the beat sweeper and at each index task) or **an operator's re-index**: a `building` collection is created and
+  filled by `build_step`, BUILD_BATCH stock images per index task (embedded with the build's own embedder, *inserted*:
+  the collection is fresh), in primary-key order; the row's `cursor` is the last pk covered, so a restart continues
+  where it stopped. Each batch first deletes what a crashed batch may have inserted past the cursor (a few ms), so a
+  resumed build never stores an image twice. Searches meanwhile query the live collection with the live
+  collection's embedder (`runtime.live_embedder()`).
+- **Incremental changes** (`index_dirty` stock images, deletions) go to the live collection and to the building one
+  for the images its cursor has passed; those past the cursor (an image added during the build) the build reads
+  later, with the database's current fields. So nothing is missed and nothing inserted twice.
+- **Switch**: when the build has covered every stock image it becomes `live` and the old live one `retired` in one
+  transaction; the retired collection is then dropped (on a Milvus server after a grace period, since index workers
+  in other processes may still be querying it).
+
+Everything here runs on the index worker (the only process that opens the milvus-lite file), serialised by
+`runtime.index_lock`. On a Milvus server several index worker processes may run index tasks at once: writing to
+the collection being filled then needs the row's lease (`claimed_by`, `lease_until`), which a crashed holder loses
+after BUILD_LEASE_SECONDS; a task that finds it held leaves its work for later (`was_blocked()`)."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from marketplace.catalogue.models import IndexCollection, StockImage
+from marketplace.jobs.models import ReindexRun
+
+from . import runtime
+
+log = logging.getLogger(__name__)
+State = IndexCollection.State
+FILLING = [State.BUILDING, State.LIVE]
+
+BUILD_BATCH = 1000  # stock images a build covers per index task, inserted in one call (search.index.INSERT_BATCH)
+EMBED_CHUNK = 100  # images decoded at a time (bounds memory)
+MAX_BUILD_FAILURES = 3  # consecutive failed batches before a build is given up (an operator's re-index retries)
+BUILD_LEASE_SECONDS = 300  # Milvus server only: a batch's claim on the collection being filled
+UNREADABLE = "unreadable"
+COLLECTION_PREFIX = "stock_images_v"  # search.index.collection_name's default prefix + schema marker
+
+_blocked = False  # the last index step found the collection being filled claimed by another process
+
+
+def _embedder(version: str):
+    from search.embedders import get_embedder
+
+    return get_embedder(version)
+
+
+def _active_version() -> str:
+    from search.embedders import active_version
+
+    return active_version()
+
+
+def _expected_name(version: str, build: int) -> str:
+    from search.index import collection_name
+
+    return collection_name(version, build=build)
+
+
+def _embedded_store() -> bool:
+    return "://" not in settings.VECTOR_INDEX_URI
+
+
+def _retire_grace() -> timedelta:
+    """How long a retired collection is kept: none on milvus-lite (one process, so no search can still be on its way
+    to it), INDEX_RETIRE_GRACE_SECONDS (default 120) on a Milvus server."""
+    return timedelta(seconds=0 if _embedded_store() else getattr(settings, "INDEX_RETIRE_GRACE_SECONDS", 120))
+
+
+def index_of(row: IndexCollection):
+    """The VectorIndex of an IndexCollection row."""
+    return runtime.collection_index(row.name, _embedder(row.embedder_version).dim)
+
+
+# --- reading the record -------------------------------------------------------------------------------------------
+def live_collection(create: bool = False) -> IndexCollection | None:
+    """The live row; with `create`, a fresh system's first collection is made (live at once, filled in place)."""
+    row = IndexCollection.objects.filter(state=State.LIVE).first()
+    if row is None and create:
+        with runtime.index_lock:
+            row = IndexCollection.objects.filter(state=State.LIVE).first() or _create(
+                _active_version(), State.LIVE, "first collection")
+    return row
+
+
+def building_collection() -> IndexCollection | None:
+    return IndexCollection.objects.filter(state=State.BUILDING).first()
+
+
+def filling_collection() -> IndexCollection | None:
+    """The collection a build is filling: the building one, or a first collection still filling in place."""
+    return IndexCollection.objects.filter(state__in=FILLING, finished_at__isnull=True).order_by("-build").first()
+
+
+def pending_work() -> bool:
+    """Is there anything for the index task to do (a build to continue, dirty stock images)?"""
+    return filling_collection() is not None or StockImage.objects.filter(index_dirty=True).exists()
+
+
+# --- creating, failing, dropping ------------------------------------------------------------------------------------
+def _create(version: str, state: str, reason: str, supersede: IndexCollection | None = None) -> IndexCollection:
+    """A new row and its (empty) collection. `supersede`: a live row given up in the same transaction."""
+    dim = _embedder(version).dim  # an unknown version raises here, before any row exists
+    with runtime.index_lock:
+        for _ in range(5):
+            build = (IndexCollection.objects.aggregate(m=Max("build"))["m"] or 0) + 1
+            try:
+                with transaction.atomic():
+                    if supersede is not None:
+                        IndexCollection.objects.filter(pk=supersede.pk, state=State.LIVE).update(
+                            state=State.RETIRED, retired_at=timezone.now(), error=f"superseded: {reason}")
+                    row = IndexCollection.objects.create(
+                        name=_expected_name(version, build), embedder_version=version, build=build, state=state,
+                        reason=reason[:200], total=StockImage.objects.count())
+                break
+            except IntegrityError:  # another process made one first (a Milvus server with several index workers)
+                existing = IndexCollection.objects.filter(state=state).first()
+                if existing is not None:
+                    return existing
+        else:
+            raise RuntimeError("could not create an index collection row")
+        # A collection of that name can only be a leftover (a database flushed or restored under the same store).
+        runtime.collection_index(row.name, dim, fresh=True)
+        if supersede is not None:
+            _drop(supersede)
+    log.info("index collection %s created (%s, %s): %s", row.name, version, state, reason)
+    return row
+
+
+def _drop(row: IndexCollection) -> None:
+    runtime.drop_collection(row.name)
+    IndexCollection.objects.filter(pk=row.pk).update(dropped_at=timezone.now())
+
+
+def _fail(row: IndexCollection, error: str, state: str = State.FAILED) -> None:
+    """Give up a build (`failed`), or set it aside (`retired`: superseded by another version)."""
+    with transaction.atomic():
+        n = IndexCollection.objects.filter(pk=row.pk, state=State.BUILDING).update(
+            state=state, error=error[:4000], retired_at=timezone.now())
+        if n and state == State.FAILED:
+            _finish_runs(ReindexRun.State.FAILED, row, error=f"re-index failed: {error}")
+    if n:
+        _drop(row)
+        log.warning("index build %s given up (%s): %s", row.name, state, error)
+
+
+def drop_retired() -> int:
+    """Drop the collections of retired and failed rows (after the grace period) and, on milvus-lite, any collection of
+    ours no row keeps (a crash between a switch and its drop, a flushed database). Returns how many were dropped."""
+    now = timezone.now()
+    dropped = 0
+    with runtime.index_lock:
+        for row in IndexCollection.objects.filter(state__in=[State.RETIRED, State.FAILED], dropped_at__isnull=True,
+                                                  retired_at__lte=now - _retire_grace()):
+            _drop(row)
+            dropped += 1
+        if _embedded_store():  # a server may hold other deployments' collections: only drop what the rows name
+            keep = set(IndexCollection.objects.filter(dropped_at__isnull=True).values_list("name", flat=True))
+            for name in runtime.index_store().collections(COLLECTION_PREFIX):
+                if name not in keep:
+                    runtime.drop_collection(name)
+                    dropped += 1
+    return dropped
+
+
+# --- deciding ------------------------------------------------------------------------------------------------------
+def ensure_current() -> IndexCollection | None:
+    """Start whatever the active embedder version calls for; returns the collection being filled, if any.
+
+    No live collection: the first one is created live. The live one is of another version (or of an older index
+    schema): a build of the active version is started, unless one is under way; a build of a version that is no
+    longer active is set aside. A version whose last build failed is not retried automatically (an operator's
+    re-index does)."""
+    active = _active_version()
+    with runtime.index_lock:
+        live = live_collection()
+        if live is None:
+            return live_collection(create=True)
+        if live.finished_at is None:  # the first collection, still filling in place
+            if live.embedder_version != active:  # nothing complete to keep serving: start it again, active version
+                return _create(active, State.LIVE, f"first collection (embedder {active})", supersede=live)
+            return live
+        building = building_collection()
+        if building is not None and building.embedder_version != active:
+            _fail(building, f"superseded: the active embedder is now {active}", state=State.RETIRED)
+            building = None
+        if building is not None:
+            return building
+        if live.embedder_version != active:
+            reason = f"embedder {live.embedder_version} -> {active}"
+        elif live.name != _expected_name(live.embedder_version, live.build):
+            reason = "index schema changed"
+        else:
+            return None
+        if IndexCollection.objects.filter(state=State.FAILED, embedder_version=active, build__gt=live.build).exists():
+            return None  # given up: see the failed row's error; an operator's re-index tries again
+        return _create(active, State.BUILDING, reason)
+
+
+def reindex(run_id: int) -> IndexCollection | None:
+    """Take a pending ReindexRun (`running`) and start its build; a run that cannot start (an unknown embedder
+    version ...) is `failed` with the reason. None when the run was not pending (a duplicate delivery)."""
+    if not ReindexRun.objects.filter(pk=run_id, state=ReindexRun.State.PENDING).update(state=ReindexRun.State.RUNNING):
+        return None
+    try:
+        row = start_reindex(run_id)
+    except Exception as exc:
+        log.exception("re-index %s could not start", run_id)
+        ReindexRun.objects.filter(pk=run_id).update(state=ReindexRun.State.FAILED, finished_at=timezone.now(),
+                                                    error=f"re-index failed: {type(exc).__name__}: {exc}"[:4000])
+        return None
+    ReindexRun.objects.filter(pk=run_id, state=ReindexRun.State.RUNNING).update(total=row.total, done=row.done)
+    return row
+
+
+def start_reindex(run_id: int | None = None) -> IndexCollection:
+    """An operator's re-index: a new build of the active version, unless one is already under way (then it rides on
+    that one: it reads the catalogue as it is when it gets there)."""
+    with runtime.index_lock:
+        row = ensure_current()
+        if row is None:
+            row = _create(_active_version(), State.BUILDING, f"re-index run {run_id}" if run_id else "re-index")
+        return row
+
+
+# --- the lease (Milvus server: several index worker processes) -------------------------------------------------------
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim(row: IndexCollection) -> bool:
+    """Take (or renew) the right to write to the collection being filled; always granted on milvus-lite, which only
+    this process opens."""
+    global _blocked
+    if _embedded_store():
+        return True
+    now = timezone.now()
+    ok = bool(IndexCollection.objects.filter(pk=row.pk).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(claimed_by=_me())).update(
+        claimed_by=_me(), lease_until=now + timedelta(seconds=BUILD_LEASE_SECONDS)))
+    _blocked = _blocked or not ok
+    return ok
+
+
+def _release(row: IndexCollection) -> None:
+    if not _embedded_store():
+        IndexCollection.objects.filter(pk=row.pk, claimed_by=_me()).update(lease_until=None)
+
+
+def was_blocked() -> bool:
+    """Did the last index step leave work because another process held the collection being filled?"""
+    return _blocked
+
+
+# --- filling -------------------------------------------------------------------------------------------------------
+def _embed(rows: list[StockImage], embedder) -> tuple[list[StockImage], np.ndarray, list[int]]:
+    """(readable rows, their vectors, pks of unreadable ones): a missing or damaged file must not block the rest."""
+    from PIL import Image
+
+    ok, chunks, broken = [], [], []
+    for start in range(0, len(rows), EMBED_CHUNK):
+        images = []
+        for row in rows[start:start + EMBED_CHUNK]:
+            try:
+                with row.image.open("rb") as fh:
+                    images.append(Image.open(fh).convert("RGB"))
+                ok.append(row)
+            except Exception as exc:
+                log.warning("stock image %s cannot be indexed: %s", row.pk, exc)
+                broken.append(row.pk)
+        if images:
+            chunks.append(np.asarray(embedder.embed_images(images), np.float32))
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), np.float32)
+    return ok, vectors, broken
+
+
+def _write(index, rows: list[StockImage], vectors: np.ndarray, insert: bool = False) -> None:
+    fn = index.insert if insert else index.upsert
+    fn([r.pk for r in rows], vectors, [r.item_id for r in rows], [r.item.category for r in rows],
+       [r.item.in_stock for r in rows])
+
+
+def _mirror_runs(row: IndexCollection) -> None:
+    """Operators' running re-index runs show the progress of the build they ride on."""
+    ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).update(total=row.total, done=row.done)
+
+
+def _finish_runs(state: str, row: IndexCollection, error: str = "") -> None:
+    ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).update(
+        state=state, total=row.total, done=row.done, error=error[:4000], finished_at=timezone.now())
+
+
+def _save_progress(row: IndexCollection, cursor: int, covered: int, ok: list[int], broken: list[int]) -> None:
+    """Record a batch: the cursor moves past it (one transaction with the stock images' own bookkeeping)."""
+    with transaction.atomic():
+        remaining = StockImage.objects.filter(pk__gt=cursor).count()
+        IndexCollection.objects.filter(pk=row.pk).update(
+            cursor=cursor, done=F("done") + covered, total=F("done") + covered + remaining, failures=0, error="")
+        if row.state == State.LIVE:
+            StockImage.objects.filter(pk__in=ok).update(indexed_version=row.embedder_version)
+        StockImage.objects.filter(pk__in=broken).update(indexed_version=UNREADABLE)
+
+
+def build_step(batch: int = BUILD_BATCH) -> int:
+    """Cover the next `batch` stock images (pk order, past the cursor) in the collection being filled; switch when
+    done. Returns how many stock images the build has still to cover (0: nothing being built)."""
+    with runtime.index_lock:
+        row = filling_collection()
+        if row is None:
+            return 0
+        if not _claim(row):
+            return StockImage.objects.filter(pk__gt=row.cursor).count()
+        try:
+            return _build_batch(row, batch)
+        except Exception as exc:  # the next batch first deletes what this one may have inserted past the cursor
+            IndexCollection.objects.filter(pk=row.pk).update(failures=F("failures") + 1,
+                                                             error=f"{type(exc).__name__}: {exc}"[:4000])
+            if row.state == State.BUILDING and row.failures + 1 >= MAX_BUILD_FAILURES:
+                _fail(row, f"{MAX_BUILD_FAILURES} batches failed, the last with {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            _release(row)
+
+
+def _build_batch(row: IndexCollection, batch: int) -> int:
+    embedder = _embedder(row.embedder_version)
+    target = runtime.collection_index(row.name, embedder.dim)
+    target.delete_above(row.cursor)  # what a crashed batch inserted without moving the cursor: inserted again below
+    ids = list(StockImage.objects.filter(pk__gt=row.cursor).order_by("pk").values_list("pk", flat=True)[:batch])
+    if ids:
+        if row.state == State.LIVE:  # filling the collection searches use: this covers the images' pending changes
+            StockImage.objects.filter(pk__in=ids).update(index_dirty=False)  # (cleared *before* reading them)
+        rows = list(StockImage.objects.filter(pk__in=ids).select_related("item").order_by("pk"))
+        ok, vectors, broken = _embed(rows, embedder)
+        if ok:
+            _write(target, ok, vectors, insert=True)
+        _save_progress(row, ids[-1], len(ids), [r.pk for r in ok], broken)
+    row.refresh_from_db()
+    remaining = StockImage.objects.filter(pk__gt=row.cursor).count()
+    if remaining:
+        _mirror_runs(row)
+        return remaining
+    _finish(row)
+    return 0
+
+
+def _finish(row: IndexCollection) -> None:
+    """The build covered the catalogue: a first collection is simply finished; a building one becomes live."""
+    now = timezone.now()
+    if row.state == State.LIVE:
+        with transaction.atomic():
+            IndexCollection.objects.filter(pk=row.pk).update(finished_at=now, total=row.done)
+            row.refresh_from_db()
+            _finish_runs(ReindexRun.State.DONE, row)
+        log.info("index collection %s filled: %s stock images", row.name, row.done)
+        return
+    with transaction.atomic():
+        IndexCollection.objects.filter(state=State.LIVE).update(state=State.RETIRED, retired_at=now)
+        if not IndexCollection.objects.filter(pk=row.pk, state=State.BUILDING).update(
+                state=State.LIVE, finished_at=now, switched_at=now, total=row.done):
+            raise RuntimeError(f"build {row.name} is no longer building")
+        StockImage.objects.exclude(indexed_version=UNREADABLE).filter(index_dirty=False).update(
+            indexed_version=row.embedder_version)
+        row.refresh_from_db()
+        _finish_runs(ReindexRun.State.DONE, row)
+    log.info("index collection %s is live (%s stock images)", row.name, row.done)
+    drop_retired()
+
+
+# --- incremental changes -------------------------------------------------------------------------------------------
+def index_dirty(batch: int) -> int:
+    """Upsert the first `batch` stock images flagged dirty into the live collection and into the building one (those
+    its cursor has passed; the build reads the others itself); returns how many remain dirty.
+
+    The flag is cleared only after the writes, so a crash leaves the rows dirty for the next run; an upsert keyed by
+    the StockImage id makes doing a batch twice harmless."""
+    with runtime.index_lock:
+        rows = list(StockImage.objects.filter(index_dirty=True).select_related("item").order_by("pk")[:batch])
+        if not rows:
+            return 0
+        live_collection(create=True)
+        filling = filling_collection()
+        if filling is not None and not _claim(filling):  # its builder decides what it covers: wait for it
+            return StockImage.objects.filter(index_dirty=True).count()
+        try:  # the rows are read after the claim: the cursors are current
+            return _index_dirty(rows, live_collection(), building_collection())
+        finally:
+            if filling is not None:
+                _release(filling)
+
+
+def _index_dirty(rows: list[StockImage], live: IndexCollection, building: IndexCollection | None) -> int:
+    written_live: list[int] = []
+    broken: set[int] = set()
+    for target in (live, building):
+        if target is None:
+            continue
+        subset = rows if target.finished_at else [r for r in rows if r.pk <= target.cursor]
+        if not subset:
+            continue
+        embedder = _embedder(target.embedder_version)
+        ok, vectors, bad = _embed(subset, embedder)
+        broken.update(bad)
+        if ok:
+            _write(runtime.collection_index(target.name, embedder.dim), ok, vectors)
+        if target.pk == live.pk:
+            written_live = [r.pk for r in ok]
+    with transaction.atomic():
+        StockImage.objects.filter(pk__in=[r.pk for r in rows if r.pk not in broken]).update(index_dirty=False)
+        StockImage.objects.filter(pk__in=written_live).update(indexed_version=live.embedder_version)
+        StockImage.objects.filter(pk__in=broken).update(index_dirty=False, indexed_version=UNREADABLE)
+    return StockImage.objects.filter(index_dirty=True).count()
+
+
+def remove(ids: list[int]) -> None:
+    """Delete vectors from the live and the building collection (deleting an absent id is harmless)."""
+    if not ids:
+        return
+    with runtime.index_lock:
+        for row in IndexCollection.objects.filter(state__in=FILLING):
+            index_of(row).delete(ids)
+
+
+# --- the worker's checks -------------------------------------------------------------------------------------------
+def step(batch: int, build_batch: int = BUILD_BATCH) -> int:
+    """One index task: the version check, `batch` dirty stock images, `build_batch` stock images of a build. Returns
+    how many stock images are left (dirty + not yet covered by a build)."""
+    global _blocked
+    with runtime.index_lock:
+        _blocked = False
+        ensure_current()
+        dirty = index_dirty(batch)
+        return dirty + build_step(build_batch)
+
+
+def sweep() -> dict:
+    """The beat sweeper's index part (it runs on the index worker): re-index runs whose publish was lost or whose
+    build vanished (a crash between the two), the active-version check, retired collections to drop. `work` says
+    whether the index task should run."""
+    stale = timezone.now() - timedelta(seconds=settings.JOB_REPUBLISH_AFTER_SECONDS)
+    with runtime.index_lock:
+        row = ensure_current()
+        for run_id in ReindexRun.objects.filter(state=ReindexRun.State.PENDING, created_at__lt=stale).values_list(
+                "pk", flat=True):
+            row = reindex(run_id) or row
+        if row is None and ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).exists():
+            try:
+                row = start_reindex()
+            except Exception as exc:
+                log.exception("re-index could not start")
+                ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).update(
+                    state=ReindexRun.State.FAILED, finished_at=timezone.now(),
+                    error=f"re-index failed: {type(exc).__name__}: {exc}"[:4000])
+        dropped = drop_retired()
+        return {"index_build": row.name if row is not None else "", "index_dropped": dropped, "work": pending_work()}
+
+
+def warm_up() -> None:
+    """The index worker's start: check the active version, drop leftovers, open the live collection, and publish the
+    index task when a build or dirty stock images are waiting."""
+    from marketplace.jobs import queue, task_names
+
+    with runtime.index_lock:
+        ensure_current()
+        drop_retired()
+        runtime.vector_index()
+        work = pending_work()
+    if work:
+        queue.publish(task_names.INDEX_STOCK_IMAGES, [], queue.queue_for(task_names.INDEX_STOCK_IMAGES))
