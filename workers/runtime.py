@@ -122,7 +122,8 @@ def warm_up(what: str) -> None:
             from PIL import Image
 
             generator, _ = active_generator()
-            generator.generate(Image.new("RGB", (128, 128), "white"), "top")  # loads mediapipe, runs both stages once
+            result = generator.generate(Image.new("RGB", (128, 128), "white"), "top")  # mediapipe, both stages once
+            live_embedder().embed_image(result.stock)  # loads the embedder's weights, runs it once
         elif what == "index":
             from . import index_lifecycle
 
