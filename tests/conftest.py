@@ -95,6 +95,12 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1, what: st
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def image_bytes(fmt: str = "JPEG", size=(96, 128), color=(200, 40, 40)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, format=fmt)

@@ -3,7 +3,6 @@ the first start builds and goes live; a new embedder version is built into a new
 keeps answering every search with the full catalogue and the old embedder, then switches; stock images added or
 changed during a build are in the new collection; a crashed build resumes without duplicates; a second re-index
 request is the first one."""
-import io
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from marketplace.jobs import services as job_services
 from marketplace.jobs.models import GeneratedImage, ImageJob, ReindexRun
 from marketplace.listings.models import Listing, ListingPhoto
 from search.embedders import ConfidenceGate, HandmadeEmbedder, register_embedder
+from tests.conftest import png
 from workers import index_lifecycle, pipeline, runtime
 
 pytestmark = pytest.mark.django_db
@@ -46,22 +46,12 @@ class ProjectedEmbedder:
 
 
 @pytest.fixture
-def own_index(tmp_path, settings, media_root, monkeypatch):
-    settings.VECTOR_INDEX_URI = str(tmp_path / "milvus.db")
+def own_index(own_index, monkeypatch):
+    """The shared fresh index, starting on the hand-made version, with a second version registered."""
     monkeypatch.setenv("EMBEDDER_VERSION", OLD)
     register_embedder(NEW, ProjectedEmbedder)
-    runtime._index = None
     yield
     register_embedder(NEW, None)
-    if runtime._index is not None:
-        runtime._index.close()
-    runtime._index = None
-
-
-def png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def stock_image(i: int, category: str = "top") -> StockImage:

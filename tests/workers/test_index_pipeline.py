@@ -10,16 +10,6 @@ from workers import pipeline, runtime
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def own_index(tmp_path, settings, media_root):
-    settings.VECTOR_INDEX_URI = str(tmp_path / "milvus.db")
-    runtime._index = None
-    yield
-    if runtime._index is not None:
-        runtime._index.close()
-    runtime._index = None
-
-
 def make_stock(n, color=(200, 30, 30)):
     seller = get_user_model().objects.get_or_create(username="cat")[0]
     rows = []

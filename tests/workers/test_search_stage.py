@@ -6,7 +6,6 @@
   through the real generate and search stages end `done`, not confident, every result marked low-confidence;
   a catalogue item's own stock image as the query passes a gate threshold the test sets.
 """
-import io
 
 import numpy as np
 import pytest
@@ -21,27 +20,12 @@ from marketplace.jobs.services import SearchHit
 from marketplace.listings.models import Listing, ListingPhoto, Suggestion
 from marketplace.shopping.models import Recommendation, SearchQuery
 from search.embedders import ConfidenceGate
+from tests.conftest import png
 from workers import pipeline, runtime
 from workers.confidence import NO_PERSON_NOTE, item_scores, judge
 
 pytestmark = pytest.mark.django_db
 ITEMS = 6
-
-
-@pytest.fixture
-def own_index(tmp_path, settings, media_root):
-    settings.VECTOR_INDEX_URI = str(tmp_path / "milvus.db")
-    runtime._index = None
-    yield
-    if runtime._index is not None:
-        runtime._index.close()
-    runtime._index = None
-
-
-def png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def user(name: str):
