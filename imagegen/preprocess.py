@@ -10,7 +10,7 @@ background) and framed on the garment. So:
    144x256) by measurement on grace_hopper.jpg: model 0 keeps the whole head (model 1 cut
    off the hat), has half as many uncertain pixels (2.7 % vs 5.4 % in 0.1..0.9) and absorbed
    far less of the flag beside her (0.3 % vs 7.4 % of the left edge column); on drawn people
-   (shared/FACTS.md) it is equal or better (IoU 0.92/0.85 vs 0.91/0.84). It costs ~5 ms vs
+   (docs/FACTS.md) it is equal or better (IoU 0.92/0.85 vs 0.91/0.84). It costs ~5 ms vs
    ~3 ms on 2 cores, which is noise next to pose.
 2. **Pose** (``Pose(static_image_mode=True, model_complexity=1)``, the only bundled pose
    model): 33 landmarks, converted from mediapipe's normalised coordinates to source pixels.

@@ -156,7 +156,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The database is the record of every job; task results in the backend are only an operator's debugging aid.
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Measured (shared/FACTS.md): a killed worker's message returns only after visibility_timeout plus a restore scan,
+# Measured (docs/FACTS.md): a killed worker's message returns only after visibility_timeout plus a restore scan,
 # and a task running longer than visibility_timeout is delivered again while still running. Pipeline tasks take
 # seconds, so 120 s is far above them and recovery takes about two minutes. Training does NOT rely on redelivery
 # (it acks early and holds a database lease with a heartbeat instead).

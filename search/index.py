@@ -13,7 +13,7 @@ rather than k hits of which the caller throws some away.
 default only the `index` Celery worker, concurrency 1, ever constructs a VectorIndex) or a server URI such as
 `http://milvus:19530` (any number of processes).
 
-Measured on milvus-lite 2.5.1 (shared/FACTS.md): inserts run at ~20k vectors/s in calls of 1,000 rows and crawl at
+Measured on milvus-lite 2.5.1 (docs/FACTS.md): inserts run at ~20k vectors/s in calls of 1,000 rows and crawl at
 ~142/s in calls of 20,000, hence `INSERT_BATCH`; FLAT is exact (recall 1.0) and ~8 ms a query at 100k x 128, which
 is ample for a catalogue of this size, and the only other local option is IVF_FLAT.
 """

@@ -3,7 +3,7 @@
 The synthetic photos are only useful if mediapipe (what ``imagegen.preprocess`` runs on real
 photos) finds the person in them the way it would in a real photo: otherwise training crops
 are wrong. This runs the real models on generated photos and compares with the ground truth
-written by the generator, using the criteria of /work/shared/FACTS.md:
+written by the generator, using the criteria of docs/FACTS.md:
 pose OK = landmarks returned AND shoulders and hips (11, 12, 23, 24) each within 0.1 x image
 height of the drawn joints; IoU = mediapipe mask > 0.5 against the rendered person mask.
 """

@@ -1,6 +1,6 @@
 """Drawing a person wearing a catalogue item, with ground-truth mask and keypoints.
 
-The drawing follows the recipe measured in /work/shared/FACTS.md ("mediapipe 0.10.14 on drawn
+The drawing follows the recipe measured in docs/FACTS.md ("mediapipe 0.10.14 on drawn
 people"): mediapipe only finds a pose on a drawn figure that has a frontal face (eyes with whites
 and pupils, brows, nose, mouth), hair and a neck, 7.5-head proportions, hands and shoes, and
 volumetric shading (Lambert light on a height field made from a distance transform). Without the

@@ -1,6 +1,6 @@
 """Backgrounds, lighting, occluders and camera effects around a drawn person.
 
-Why these choices (see /work/shared/FACTS.md): mediapipe's selfie segmentation absorbs saturated
+Why these choices (see docs/FACTS.md): mediapipe's selfie segmentation absorbs saturated
 blobs next to a person into the mask, so the background is desaturated (x0.35-0.75), blurred
 (sigma 1-2.5 px, a shallow depth of field) and its clutter is kept out of the person's box. The
 camera effects (noise, blur, JPEG 60-90, colour cast) cost ~0.02 IoU but keep a model trained on

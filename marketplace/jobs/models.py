@@ -120,7 +120,7 @@ class GeneratedImage(models.Model):
 
 class TrainingRun(models.Model):
     """A training run an operator started. The run acks its Celery message at once and keeps a lease with a
-    heartbeat here instead: hours of training must not depend on broker redelivery (shared/FACTS.md)."""
+    heartbeat here instead: hours of training must not depend on broker redelivery (docs/FACTS.md)."""
 
     class State(models.TextChoices):
         PENDING = "pending"

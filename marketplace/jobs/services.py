@@ -1,6 +1,6 @@
 """Job services: create, publish, claim, advance, complete, fail, retry, sweep.
 
-The pattern (shared/FACTS.md): the row is created in the upload's transaction and published on commit; a worker
+The pattern (docs/FACTS.md): the row is created in the upload's transaction and published on commit; a worker
 claims it with one conditional UPDATE (state + claim token + lease), so a duplicate delivery does nothing; results
 and the final state are written in one transaction; a periodic sweeper publishes again rows that stayed pending
 (a failed publish) or whose lease lapsed (a crashed worker the broker did not redeliver).
