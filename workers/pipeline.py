@@ -111,7 +111,7 @@ def search_catalogue(job_id: int, task_id: str) -> str:
     try:
         from .confidence import judge
 
-        embedder = runtime.live_embedder()
+        embedder, index = runtime.live_search()
         t0 = time.perf_counter()
         gen = job.generated
         if gen.embedder_version == embedder.version:
@@ -125,7 +125,7 @@ def search_catalogue(job_id: int, task_id: str) -> str:
         # image of the category (an out-of-stock item's picture is still a valid picture for a listing).
         buyer = job.kind == ImageJob.Kind.SEARCH_QUERY
         own = list(Item.objects.filter(seller_id=job.owner_id).values_list("pk", flat=True)) if buyer else None
-        hits = runtime.vector_index().search(vector[None, :], SEARCH_CANDIDATES, category=job.garment_type,
+        hits = index.search(vector[None, :], SEARCH_CANDIDATES, category=job.garment_type,
                                              in_stock_only=buyer, exclude_item_ids=own)[0]
         rows = StockImage.objects.filter(pk__in=[h.id for h in hits])
         if buyer:  # guard: the index may lag a stock change by one index task

@@ -70,13 +70,21 @@ def vector_index():
     """The live collection's VectorIndex: what searches query and incremental changes go to (milvus-lite allows one
     process per file: only the index worker calls this). In a fresh system the first call creates the first
     collection, live at once (workers.index_lifecycle)."""
+    return live_search()[1]
+
+
+def live_search():
+    """(embedder, VectorIndex) of the live collection from ONE read of the live row, so a search never pairs one
+    version's query vector with another version's collection when a switch lands in between (several index
+    processes on a Milvus server)."""
     from search.embedders import get_embedder
 
     from . import index_lifecycle
 
     with index_lock:
         live = index_lifecycle.live_collection(create=True)
-        return collection_index(live.name, get_embedder(live.embedder_version).dim)
+        embedder = get_embedder(live.embedder_version)
+        return embedder, collection_index(live.name, embedder.dim)
 
 
 def collection_index(name: str, dim: int, fresh: bool = False):
