@@ -108,29 +108,31 @@ class VectorIndex:
         self._client.create_collection(self.collection, schema=schema, index_params=index_params)
         self._client.load_collection(self.collection)
 
-    def upsert(self, ids: Sequence[int], vectors: np.ndarray, item_ids: Sequence[int], categories: Sequence[str],
-               in_stock: Sequence[bool]) -> int:
-        """Insert or replace rows; returns the number written. Flushes so a following search sees them.
-        `in_stock` is the item's stock state: re-upsert an item's rows when it changes."""
+    def _write(self, method: str, ids, vectors, item_ids, categories, in_stock) -> int:
+        """Validate, then send rows in calls of INSERT_BATCH through `method` ("upsert" or "insert"); flush at the end
+        so a following search sees them."""
         vectors = np.asarray(vectors, np.float32)
         if not (len(ids) == len(vectors) == len(item_ids) == len(categories) == len(in_stock)):
             raise ValueError("ids, vectors, item_ids, categories and in_stock must have the same length")
         if len(ids) and vectors.shape[1] != self.dim:
             raise ValueError(f"vectors have dimension {vectors.shape[1]}, the collection expects {self.dim}")
+        send = getattr(self._client, method)
         for start in range(0, len(ids), INSERT_BATCH):
-            rows = [
+            end = start + INSERT_BATCH
+            send(self.collection, data=[
                 {"id": int(i), "item_id": int(it), "category": str(c)[:_CATEGORY_MAX], "in_stock": bool(st),
                  "vector": v.tolist()}
-                for i, it, c, st, v in zip(
-                    ids[start:start + INSERT_BATCH], item_ids[start:start + INSERT_BATCH],
-                    categories[start:start + INSERT_BATCH], in_stock[start:start + INSERT_BATCH],
-                    vectors[start:start + INSERT_BATCH],
-                )
-            ]
-            self._client.upsert(self.collection, data=rows)
+                for i, it, c, st, v in zip(ids[start:end], item_ids[start:end], categories[start:end],
+                                           in_stock[start:end], vectors[start:end])])
         if len(ids):
             self._client.flush(self.collection)
         return len(ids)
+
+    def upsert(self, ids: Sequence[int], vectors: np.ndarray, item_ids: Sequence[int], categories: Sequence[str],
+               in_stock: Sequence[bool]) -> int:
+        """Insert or replace rows; returns the number written. Flushes so a following search sees them.
+        `in_stock` is the item's stock state: re-upsert an item's rows when it changes."""
+        return self._write("upsert", ids, vectors, item_ids, categories, in_stock)
 
     def search(self, vectors: np.ndarray, k: int, category: str | None = None, in_stock_only: bool = False,
                exclude_item_ids: Sequence[int] | None = None) -> list[list[Hit]]:
@@ -154,21 +156,7 @@ class VectorIndex:
                in_stock: Sequence[bool]) -> int:
         """Append rows (a fresh collection being built: faster than upsert, but an id inserted twice is stored twice,
         so the caller makes sure it is not: see `delete_above`). Calls of INSERT_BATCH rows; flushes at the end."""
-        vectors = np.asarray(vectors, np.float32)
-        if not (len(ids) == len(vectors) == len(item_ids) == len(categories) == len(in_stock)):
-            raise ValueError("ids, vectors, item_ids, categories and in_stock must have the same length")
-        if len(ids) and vectors.shape[1] != self.dim:
-            raise ValueError(f"vectors have dimension {vectors.shape[1]}, the collection expects {self.dim}")
-        for start in range(0, len(ids), INSERT_BATCH):
-            end = start + INSERT_BATCH
-            self._client.insert(self.collection, data=[
-                {"id": int(i), "item_id": int(it), "category": str(c)[:_CATEGORY_MAX], "in_stock": bool(st),
-                 "vector": v.tolist()}
-                for i, it, c, st, v in zip(ids[start:end], item_ids[start:end], categories[start:end],
-                                           in_stock[start:end], vectors[start:end])])
-        if len(ids):
-            self._client.flush(self.collection)
-        return len(ids)
+        return self._write("insert", ids, vectors, item_ids, categories, in_stock)
 
     def delete_above(self, id_: int) -> None:
         """Remove every row whose id is greater than `id_` (what a crashed build batch left past its cursor)."""
