@@ -1,0 +1,1 @@
+"""Who may do what in the marketplace: the seller and buyer roles (Django groups; see `roles`)."""
