@@ -14,12 +14,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import stack_bench  # noqa: E402  (bench/ is on sys.path when a benchmark runs as a script)
 
 
 def main() -> None:
@@ -29,29 +29,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/pipeline.json"))
     args = ap.parse_args()
 
-    var = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    os.environ["MARKETPLACE_VAR_DIR"] = str(var)
-    from workers.stack import free_port
+    var, valkey_port = stack_bench.django_for_fresh_stack("bench-pipeline-")
 
-    valkey_port = free_port()
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{valkey_port}/0"  # this process publishes too (seeding)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from marketplace.catalogue.models import StockImage
     from workers import demo
-    from workers.catalogue_seed import seed_catalogue, street_photo
-    from workers.stack import Stack
+    from workers.catalogue_seed import street_photo
 
-    call_command("migrate", verbosity=0)
-    with Stack(var, web_port=free_port(), valkey_port=valkey_port, train_worker=False) as stack:
-        seed_catalogue(args.items)
-        while StockImage.objects.filter(index_dirty=True).exists():
-            time.sleep(0.2)
-        api = demo.Api(stack.service("web").extra["url"], demo.user_token("bench-seller"))
+    with stack_bench.seeded_stack(var, valkey_port, args.items) as stack:
+        api = demo.Api(stack.service("web").extra["url"], demo.user_token("bench-seller", role="seller"))
         photos = [street_photo(i % args.items, photo_seed=3000 + i) for i in range(args.uploads + 1)]
         demo.seller_upload(api, *photos[0])  # warm-up: the workers load their models on their first task
         e2e, compute, stages = [], [], {}

@@ -8,7 +8,12 @@ Everything that differs between the embedded default and production comes from e
 | `REDIS_URL` | `redis://127.0.0.1:6390/0` (the valkey-server that `./dev` starts) | `redis://redis:6379/0` |
 | `VECTOR_INDEX_URI` | milvus-lite file `var/milvus.db` (one process: the `index` worker) | `http://milvus:19530` |
 | `MEDIA_ROOT` | `var/media` | a volume shared by web and workers |
+| `MEDIA_ACCEL_REDIRECT_PREFIX` | empty: the web process streams media after the check | an nginx internal location, e.g. `/protected-media/` |
 | `MARKETPLACE_PROCESS` | `web` in wsgi.py; anything else elsewhere | |
+| `DJANGO_DEBUG` | off (`1` turns debug pages on, for a developer) | off |
+| `DJANGO_ENV` | unset | `production` (implied by a non-SQLite `DATABASE_URL`) |
+| `DJANGO_SECRET_KEY` | random, made once in `var/secret-key` | required: the process refuses to start without it |
+| `THROTTLE_LOGIN`, `THROTTLE_UPLOAD` | `10/min`, `120/min` | DRF rates (`N/sec|min|hour|day`) |
 """
 from __future__ import annotations
 
@@ -25,8 +30,54 @@ def _env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = _env_bool("DJANGO_DEBUG", True)
+def _is_production() -> bool:
+    """Production is declared (`DJANGO_ENV=production`) or implied by a database server instead of the embedded
+    SQLite file: either way a forgotten secret key must stop the process, not fall back to something guessable."""
+    if os.environ.get("DJANGO_ENV", "").lower() == "production":
+        return True
+    url = os.environ.get("DATABASE_URL", "")
+    return bool(url) and not url.startswith("sqlite")
+
+
+def _secret_key(var_dir: Path, production: bool) -> str:
+    """`DJANGO_SECRET_KEY`, required in production. The embedded default gets a random key made once and kept in
+    `var/secret-key` (sessions survive restarts, and no two installs share a key)."""
+    key = os.environ.get("DJANGO_SECRET_KEY", "")
+    if key:
+        return key
+    if production:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production (DJANGO_ENV=production or a "
+                                   "non-SQLite DATABASE_URL); refusing to start with a made-up key")
+    path = var_dir / "secret-key"
+    try:
+        return path.read_text().strip() or _secret_key_write(path)
+    except FileNotFoundError:
+        return _secret_key_write(path)
+
+
+def _secret_key_write(path: Path) -> str:
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(50))
+    try:  # link() is atomic and never replaces: when web and workers start together, the first key wins
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
+
+
+# Debug pages show settings and source to anyone who triggers an error: only a developer turns them on.
+DEBUG = _env_bool("DJANGO_DEBUG", False)
+IS_PRODUCTION = _is_production()
+SECRET_KEY = _secret_key(VAR_DIR, IS_PRODUCTION)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 # The web process must not even import the workers app (it pulls in torch and milvus through its tasks):
@@ -43,11 +94,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc files served from here: /api/docs/ works offline
+    "marketplace.accounts",
     "marketplace.catalogue",
     "marketplace.listings",
     "marketplace.shopping",
     "marketplace.jobs",
     "marketplace.pages",
+    "marketplace.console",
 ]
 if not IS_WEB_PROCESS:
     INSTALLED_APPS.append("workers")
@@ -119,11 +173,18 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it; filled 
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in the embedded default
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Media is served only through the permission-checked view (marketplace/media_access.py). Set to an nginx
+# `internal` location (e.g. /protected-media/) to let the proxy send the bytes after the check (X-Accel-Redirect).
+MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "")
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+# ISO 4217 code of every price in the marketplace; shown by marketplace.catalogue.display.price_text.
+MARKETPLACE_CURRENCY = os.environ.get("MARKETPLACE_CURRENCY", "EUR")
 
 # --- Uploads --------------------------------------------------------------------------------------------------
-# A phone photo is 2-8 MB; 15 MB leaves room for a RAW-ish PNG while keeping a hostile upload cheap to refuse.
+# A phone photo is 2-8 MB; 15 MiB (shown to people as "15.7 MB", marketplace.uploads.upload_limit_text) leaves room
+# for a RAW-ish PNG while keeping a hostile upload cheap to refuse.
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", 15 * 1024 * 1024))
 UPLOAD_MAX_PIXELS = int(os.environ.get("UPLOAD_MAX_PIXELS", 40_000_000))
 UPLOAD_MIN_SIDE = 32
@@ -138,13 +199,29 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "marketplace.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # JSON nested deeper than a few levels is refused with 400 (marketplace/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "marketplace.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+}
+# Read at request time by marketplace/api/throttling.py (DRF rate syntax: N/sec, N/min, N/hour, N/day).
+THROTTLE_RATES = {
+    "login": os.environ.get("THROTTLE_LOGIN", "10/min"),  # per username and client address
+    "upload": os.environ.get("THROTTLE_UPLOAD", "120/min"),  # per user: listing photos and searches together
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Marketplace visual search API",
     "DESCRIPTION": "Street photo -> stock-quality catalogue image -> suggested catalogue images and recommended items.",
     "VERSION": "0.1.0",
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files, not a CDN; no online validator badge.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- Celery (read by both the web publisher and the workers' app) ----------------------------------------------
@@ -170,17 +247,31 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 QUEUE_GPU = os.environ.get("QUEUE_GPU", "gpu")  # preprocessing + the two generators + embedding
 QUEUE_INDEX = os.environ.get("QUEUE_INDEX", "index")  # everything that opens the Milvus index
 QUEUE_TRAIN = os.environ.get("QUEUE_TRAIN", "train")  # long training runs, never behind or in front of photos
+# The lease sweeper (marketplace.jobs.lifecycle) runs every few seconds, so a job caught by a crash resumes within
+# a lease plus one sweep; the index checks stay on the 30 s sweep.
+JOB_SWEEP_SECONDS = float(os.environ.get("JOB_SWEEP_SECONDS", "3"))
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-jobs": {"task": "workers.sweep_stuck_jobs", "schedule": 30.0, "options": {"queue": QUEUE_INDEX}},
+    # `expires`: while the index queue is paused (staff console) the beat's messages must not pile up.
+    "sweep-stuck-jobs": {"task": "workers.sweep_stuck_jobs", "schedule": 30.0,
+                         "options": {"queue": QUEUE_INDEX, "expires": 25.0}},
+    "sweep-job-leases": {"task": "workers.sweep_job_leases", "schedule": JOB_SWEEP_SECONDS,
+                         "options": {"queue": QUEUE_INDEX, "expires": 10 * JOB_SWEEP_SECONDS}},
 }
 
 # --- Jobs -----------------------------------------------------------------------------------------------------
-# A stage claim expires after this long without progress; the sweeper (every 30 s) then publishes it again.
-JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "300"))
+# A stage's claim lease. Short, because a heartbeat thread renews it every quarter while the stage runs: a killed
+# worker's job is published again by the sweeper within this plus JOB_SWEEP_SECONDS, not after the broker's
+# visibility timeout (minutes).
+JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "10"))
 # A job still pending this long after its publish is published again (the publish failed: broker down).
 JOB_REPUBLISH_AFTER_SECONDS = int(os.environ.get("JOB_REPUBLISH_AFTER_SECONDS", "60"))
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
 TRAINING_LEASE_SECONDS = int(os.environ.get("TRAINING_LEASE_SECONDS", "300"))
+# A re-index run's lease, renewed by each build batch (a batch of 1,000 stock images takes seconds to a minute).
+REINDEX_LEASE_SECONDS = int(os.environ.get("REINDEX_LEASE_SECONDS", "300"))
+# Procedural training data made when a run names no `data` manifest (workers.training.default_manifest).
+TRAINING_SYNTH_ITEMS = int(os.environ.get("TRAINING_SYNTH_ITEMS", "120"))
+TRAINING_SYNTH_PHOTOS = int(os.environ.get("TRAINING_SYNTH_PHOTOS", "3"))
 SUGGESTIONS_PER_PHOTO = 8
 RECOMMENDATIONS_PER_QUERY = 12
 # Fault injection for the crash-recovery tests and demos: seconds a generate task sleeps mid-stage. Always 0 in production.

@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
+from marketplace.upload_decode import decode_check
+
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "MPO", "BMP", "TIFF", "GIF"}
+
+
+def megabytes(size: int) -> str:
+    """A size for people, in one unit everywhere (decimal MB, one decimal): 15 MiB is `15.7 MB`, never "15" or "16"."""
+    return f"{size / 1e6:.1f} MB"
+
+
+def upload_limit_text() -> str:
+    """The upload limit as the pages, the API and the 413 responses all state it."""
+    return megabytes(settings.UPLOAD_MAX_BYTES)
 
 
 class UploadRejected(Exception):
@@ -36,7 +48,7 @@ def check_image_upload(upload) -> CheckedImage:
         raise UploadRejected("the uploaded file is empty")
     if upload.size > settings.UPLOAD_MAX_BYTES:
         raise UploadRejected(
-            f"the file is {upload.size / 1e6:.1f} MB; the limit is {settings.UPLOAD_MAX_BYTES / 1e6:.0f} MB", status=413)
+            f"the file is {megabytes(upload.size)}; the limit is {upload_limit_text()}", status=413)
     try:
         upload.seek(0)
         with warnings.catch_warnings():
@@ -51,7 +63,8 @@ def check_image_upload(upload) -> CheckedImage:
                 if min(w, h) < settings.UPLOAD_MIN_SIDE:
                     raise UploadRejected(f"the image is {w}x{h} pixels; each side must be at least "
                                          f"{settings.UPLOAD_MIN_SIDE} pixels")
-                im.load()  # decodes every pixel: truncated or corrupt data fails here, not in the worker
+                # Truncated or corrupt data fails here, not in the worker, in bounded memory (upload_decode).
+                decode_check(im, upload)
     except UploadRejected:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):

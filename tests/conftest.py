@@ -34,7 +34,9 @@ class RunningStack:
         return self.stack.service(name)
 
 
-def _start_stack(tmp: Path, media_root: Path, extra_env: dict | None = None, train_worker: bool = False) -> Stack:
+def _start_stack(tmp: Path, media_root: Path, extra_env: dict | None = None, train_worker: bool = False,
+                 web_port: int | None = None) -> Stack:
+    """`web_port` also starts the web server there (the browser tests); without it only valkey and the workers."""
     db = settings.DATABASES["default"]
     env = {
         "DATABASE_URL": f"sqlite:///{db['NAME']}",
@@ -47,7 +49,8 @@ def _start_stack(tmp: Path, media_root: Path, extra_env: dict | None = None, tra
         "MODEL_DIR": str(tmp / "models"),
         **(extra_env or {}),
     }
-    return Stack(tmp, valkey_port=free_port(), web=False, train_worker=train_worker, extra_env=env)
+    return Stack(tmp, valkey_port=free_port(), web=web_port is not None, web_port=web_port or 8000,
+                 train_worker=train_worker, extra_env=env)
 
 
 @pytest.fixture()

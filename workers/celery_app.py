@@ -4,7 +4,8 @@ import threading
 
 import django
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
+from celery.worker.control import control_command
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 django.setup()
@@ -24,3 +25,26 @@ def _warm_up_in_background(**_) -> None:
         from . import runtime
 
         threading.Thread(target=runtime.warm_up, args=(what,), name="warm-up", daemon=True).start()
+
+
+@celeryd_after_setup.connect
+def _honour_paused_queues(sender=None, instance=None, **_) -> None:
+    """An operator's pause outlives worker restarts: skip paused queues before consuming (jobs.queue_control)."""
+    from marketplace.jobs.queue_control import on_worker_setup
+
+    on_worker_setup(instance)
+
+
+@worker_ready.connect
+def _honour_pauses_sent_while_starting(sender=None, **_) -> None:
+    from marketplace.jobs.queue_control import reconcile
+
+    reconcile(sender)
+
+
+@control_command()
+def sync_queue_pauses(state, **_):
+    """The console changed a queue's pause: consume exactly this worker's own queues that are not paused."""
+    from marketplace.jobs.queue_control import reconcile
+
+    return reconcile(state.consumer, call=state.consumer.call_soon)

@@ -57,11 +57,16 @@ class Api:
         raise TimeoutError(f"job {job_url} not finished after {timeout:.0f}s (last state {job.get('state')})")
 
 
-def user_token(username: str, staff: bool = False) -> str:
+def user_token(username: str, staff: bool = False, role: str | None = None) -> str:
+    """A token for `username` (created if missing) with the role `seller` or `buyer`, if given."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
+    from marketplace.accounts.roles import role_assign
+
     user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": staff})
+    if role:
+        role_assign(user, role)
     return Token.objects.get_or_create(user=user)[0].key
 
 

@@ -213,16 +213,20 @@ def ensure_current() -> IndexCollection | None:
         return _create(active, State.BUILDING, reason)
 
 
-def reindex(run_id: int) -> IndexCollection | None:
-    """Take a pending ReindexRun (`running`) and start its build; a run that cannot start (an unknown embedder
-    version ...) is `failed` with the reason. None when the run was not pending (a duplicate delivery)."""
-    if not ReindexRun.objects.filter(pk=run_id, state=ReindexRun.State.PENDING).update(state=ReindexRun.State.RUNNING):
+def reindex(run_id: int, token: str = "sweeper") -> IndexCollection | None:
+    """Claim a ReindexRun for delivery `token` (pending, or running with a lapsed lease: marketplace.jobs.lifecycle)
+    and start its build, or ride on the one under way; a run that cannot start (an unknown embedder version ...) is
+    `failed` with the reason. None when the run was not claimable (a duplicate delivery, a live holder)."""
+    from marketplace.jobs.services import reindex_claim
+
+    if not reindex_claim(run_id, token):
         return None
     try:
         row = start_reindex(run_id)
     except Exception as exc:
         log.exception("re-index %s could not start", run_id)
         ReindexRun.objects.filter(pk=run_id).update(state=ReindexRun.State.FAILED, finished_at=timezone.now(),
+                                                    claimed_by="", lease_expires_at=None,
                                                     error=f"re-index failed: {type(exc).__name__}: {exc}"[:4000])
         return None
     ReindexRun.objects.filter(pk=run_id, state=ReindexRun.State.RUNNING).update(total=row.total, done=row.done)
@@ -297,13 +301,18 @@ def _write(index, rows: list[StockImage], vectors: np.ndarray, insert: bool = Fa
 
 
 def _mirror_runs(row: IndexCollection) -> None:
-    """Operators' running re-index runs show the progress of the build they ride on."""
+    """Operators' running re-index runs show the progress of the build they ride on (and their leases renew: the
+    build is alive)."""
+    from marketplace.jobs.services import reindex_renew
+
     ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).update(total=row.total, done=row.done)
+    reindex_renew()
 
 
 def _finish_runs(state: str, row: IndexCollection, error: str = "") -> None:
     ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).update(
-        state=state, total=row.total, done=row.done, error=error[:4000], finished_at=timezone.now())
+        state=state, total=row.total, done=row.done, error=error[:4000], finished_at=timezone.now(), claimed_by="",
+        lease_expires_at=None)
 
 
 def _save_progress(row: IndexCollection, cursor: int, covered: int, ok: list[int], broken: list[int]) -> None:
@@ -450,22 +459,19 @@ def step(batch: int, build_batch: int = BUILD_BATCH) -> int:
 
 
 def sweep() -> dict:
-    """The beat sweeper's index part (it runs on the index worker): re-index runs whose publish was lost or whose
-    build vanished (a crash between the two), the active-version check, retired collections to drop. `work` says
-    whether the index task should run."""
-    stale = timezone.now() - timedelta(seconds=settings.JOB_REPUBLISH_AFTER_SECONDS)
+    """The beat sweeper's index part (it runs on the index worker): re-index runs whose build vanished (a crash
+    between claiming the run and starting its build), the active-version check, retired collections to drop. `work`
+    says whether the index task should run. Runs whose publish was lost or whose lease lapsed are published again by
+    the jobs sweeper, by the rule all jobs share (marketplace.jobs.lifecycle)."""
     with runtime.index_lock:
         row = ensure_current()
-        for run_id in ReindexRun.objects.filter(state=ReindexRun.State.PENDING, created_at__lt=stale).values_list(
-                "pk", flat=True):
-            row = reindex(run_id) or row
         if row is None and ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).exists():
             try:
                 row = start_reindex()
             except Exception as exc:
                 log.exception("re-index could not start")
                 ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).update(
-                    state=ReindexRun.State.FAILED, finished_at=timezone.now(),
+                    state=ReindexRun.State.FAILED, finished_at=timezone.now(), claimed_by="", lease_expires_at=None,
                     error=f"re-index failed: {type(exc).__name__}: {exc}"[:4000])
         dropped = drop_retired()
         return {"index_build": row.name if row is not None else "", "index_dropped": dropped, "work": pending_work()}

@@ -50,13 +50,20 @@ def generate_stock_image(job_id: int, task_id: str) -> str:
                          State.PREPROCESSING, count_attempt=True)
     if job is None:
         return "skipped: not claimable (done, failed, or held by a live delivery)"
+    with jobs.job_heartbeat(job_id, task_id):
+        return _generate(job, job_id, task_id)
+
+
+def _generate(job: ImageJob, job_id: int, task_id: str) -> str:
     try:
         from imagegen.images import ImageInputError, load_image
 
         t0 = time.perf_counter()
         try:
             with job.source_image.open("rb") as fh:
-                photo = load_image(fh.read())
+                # The web process's limits (marketplace/uploads.py), so what it accepted is never refused here.
+                photo = load_image(fh.read(), max_pixels=settings.UPLOAD_MAX_PIXELS, min_side=settings.UPLOAD_MIN_SIDE,
+                                   max_bytes=settings.UPLOAD_MAX_BYTES)
         except (ImageInputError, FileNotFoundError) as exc:
             jobs.job_fail(job_id, task_id, f"the photo could not be read: {exc}")
             return "failed: unreadable photo"
@@ -96,9 +103,11 @@ def _store_generated(job: ImageJob, result, vector: np.ndarray, embedder_version
         old.delete()
     gen = GeneratedImage(job=job, embedding=np.asarray(vector, "<f4").tobytes(), embedder_version=embedder_version,
                          model_label=result.model_label, trained=bool(result.trained))
-    gen.image.save(f"job{job.pk}_stock.png", _png(result.stock), save=False)
-    gen.stage1_image.save(f"job{job.pk}_stage1.png", _png(result.stage1), save=False)
-    gen.preprocessed_image.save(f"job{job.pk}_input.png", _png(result.preprocessed), save=False)
+    # Only the extension of these names is kept: the field's upload_to (marketplace.media_names.RandomName) gives
+    # each file a random name, so generated images cannot be enumerated by job id.
+    gen.image.save("stock.png", _png(result.stock), save=False)
+    gen.stage1_image.save("stage1.png", _png(result.stage1), save=False)
+    gen.preprocessed_image.save("input.png", _png(result.preprocessed), save=False)
     gen.save()
     return gen
 
@@ -108,6 +117,11 @@ def search_catalogue(job_id: int, task_id: str) -> str:
     job = jobs.job_claim(job_id, task_id, [State.SEARCHING], State.SEARCHING, count_attempt=False)
     if job is None:
         return "skipped: not claimable"
+    with jobs.job_heartbeat(job_id, task_id):
+        return _search(job, job_id, task_id)
+
+
+def _search(job: ImageJob, job_id: int, task_id: str) -> str:
     try:
         from .confidence import judge
 
@@ -168,13 +182,13 @@ def remove_from_index(stock_image_ids: list[int]) -> int:
     return len(gone)
 
 
-def reindex(run_id: int) -> None:
+def reindex(run_id: int, token: str = "sweeper") -> None:
     """An operator's full re-index: start a build of the active embedder version in a new collection (or ride on the
     one under way); the index task fills it in bounded batches while the live collection keeps serving, then it
     becomes live and the run `done` (workers.index_lifecycle). The live collection is never emptied."""
     from . import index_lifecycle
 
-    index_lifecycle.reindex(run_id)
+    index_lifecycle.reindex(run_id, token)
 
 
 def index_sweep() -> dict:
@@ -190,10 +204,16 @@ def roll_out_model(version_id: int) -> str:
     """Check that the checkpoint loads (a broken file must never become active), then make it the one active
     version. Workers pick it up on their next task."""
     from imagegen.generator import StockImageGenerator
+    from marketplace.jobs.model_versions import rollout_finished
 
     version = ModelVersion.objects.get(pk=version_id)
-    StockImageGenerator.from_checkpoint(version.checkpoint, device="cpu")  # raises CheckpointError on a bad file
+    try:
+        StockImageGenerator.from_checkpoint(version.checkpoint, device="cpu")  # raises CheckpointError on a bad file
+    except Exception as exc:  # the operator sees why in the console; the task still fails
+        rollout_finished(version_id, error=f"{type(exc).__name__}: {exc}")
+        raise
     with transaction.atomic():
         ModelVersion.objects.filter(is_active=True).exclude(pk=version_id).update(is_active=False)
         ModelVersion.objects.filter(pk=version_id).update(is_active=True, activated_at=timezone.now())
+        rollout_finished(version_id)
     return version.label

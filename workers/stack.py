@@ -4,19 +4,28 @@ queue, and the web server. `./dev up`, `./dev demo` and the integration tests al
 Why one worker per queue: the `index` worker must be the only process that opens the milvus-lite file (concurrency
 1, it also runs celery beat for the sweeper); the `gpu` worker holds the generators; the `train` worker runs hours
 long training without blocking photos. With a Milvus server and Redis (docker-compose.yml) each scales on its own.
+
+Supervision (`Stack(supervise=True)`, used by `./dev up`): a dead valkey, worker or web is started again on its own,
+with back-off, while the rest keeps running. Nothing is lost by that: valkey keeps its queue on disk (append-only),
+and every job row carries a lease that the sweeper watches (marketplace.jobs.lifecycle), so the job that a killed
+worker held is published again within a lease.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from typing import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -46,6 +55,8 @@ class Service:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
         except FileNotFoundError:
             return ""
+
+    respawn: Callable[[], "Service"] | None = None  # starts this service again (the supervisor calls it)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Warm shutdown (SIGTERM: a Celery worker finishes its task first), then SIGKILL the group."""
@@ -88,6 +99,7 @@ def start_valkey(port: int, data_dir: Path, log_dir: Path, timeout: float = 15.0
     svc = _spawn("valkey", cmd, log_dir, dict(os.environ))
     _wait_for_port(svc, port, timeout)
     svc.extra["url"] = f"redis://127.0.0.1:{port}/0"
+    svc.respawn = lambda: start_valkey(port, data_dir, log_dir, timeout)
     return svc
 
 
@@ -98,6 +110,8 @@ def start_worker(name: str, queues: str, env: dict, log_dir: Path, concurrency: 
     if beat:
         cmd += ["-B", "--schedule", str(log_dir / "celerybeat-schedule")]
     svc = _spawn(name, cmd, log_dir, env)
+    # Started again without waiting: the supervisor must not stall on one worker's start-up while another is down.
+    svc.respawn = lambda: start_worker(name, queues, env, log_dir, concurrency, beat, wait=False)
     if wait:
         wait_for_log(svc, " ready.", timeout)
     return svc
@@ -110,6 +124,7 @@ def start_web(port: int, env: dict, log_dir: Path, timeout: float = 60.0) -> Ser
     svc = _spawn("web", cmd, log_dir, web_env)
     _wait_for_port(svc, port, timeout)
     svc.extra["url"] = f"http://127.0.0.1:{port}"
+    svc.respawn = lambda: start_web(port, env, log_dir, timeout)
     return svc
 
 
@@ -134,17 +149,115 @@ def wait_for_log(svc: Service, needle: str, timeout: float) -> None:
     raise RuntimeError(f"{svc.name} not ready after {timeout:.0f}s:\n{svc.log_tail()}")
 
 
+class Supervisor:
+    """Starts a dead service again, alone, while the others keep running: `./dev up` must not stop the web (and
+    every upload with it) because one worker or valkey died.
+
+    Back-off: a service that dies again within BACKOFF_RESET_S of its last start waits twice as long as last time
+    (1 s, 2 s, 4 s ... MAX_BACKOFF_S), so a service that cannot start does not spin. Each event is logged (and
+    written to `logs/supervisor.log`). A service the caller `hold`s (stopped on purpose) is left down until
+    `release`d."""
+
+    POLL_S = 0.5
+    FIRST_BACKOFF_S = 1.0
+    MAX_BACKOFF_S = 30.0
+    BACKOFF_RESET_S = 60.0
+
+    def __init__(self, stack: "Stack", on_event: Callable[[str], None] | None = None):
+        self.stack, self.on_event = stack, on_event
+        self.held: set[str] = set()
+        self.events: list[dict] = []  # {"service", "died_at", "restarted_at", "backoff_s"}: what the tests read
+        self._backoff: dict[str, float] = {}
+        self._started_at: dict[str, float] = {}
+        self._due: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._thread = threading.Thread(target=self._run, name="stack-supervisor", daemon=True)
+
+    def start(self) -> None:
+        now = time.time()
+        for svc in self.stack.services:
+            self._started_at[svc.name] = now
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def hold(self, name: str) -> None:
+        with self._lock:
+            self.held.add(name)
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            self.held.discard(name)
+            if not self.stack.service(name).alive():
+                self._due[name] = 0.0  # brought up on purpose: no back-off
+
+    def _say(self, message: str) -> None:
+        log.warning("%s", message)
+        try:
+            with open(self.stack.log_dir / "supervisor.log", "a") as fh:
+                fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        except OSError:
+            pass
+        if self.on_event:
+            self.on_event(message)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            with self._lock:
+                for i, svc in enumerate(list(self.stack.services)):
+                    if svc.alive() or svc.name in self.held or svc.respawn is None:
+                        continue
+                    self._restart(i, svc)
+
+    def _restart(self, index: int, svc: Service) -> None:
+        now, name = time.time(), svc.name
+        if name not in self._due:  # just noticed: schedule it
+            recent = now - self._started_at.get(name, 0.0) < self.BACKOFF_RESET_S
+            backoff = min(self.MAX_BACKOFF_S, self._backoff.get(name, self.FIRST_BACKOFF_S / 2) * 2) if recent \
+                else self.FIRST_BACKOFF_S
+            self._backoff[name] = backoff
+            self._due[name] = now + backoff
+            self.events.append({"service": name, "died_at": now, "restarted_at": None, "backoff_s": backoff})
+            self._say(f"{name} exited (code {svc.proc.returncode}); starting it again in {backoff:.0f} s")
+            return
+        if now < self._due[name] or self._stop.is_set():
+            return
+        try:
+            new = svc.respawn()
+        except Exception as exc:
+            self._due.pop(name, None)  # counts as another death: the next pass backs off further
+            self._started_at[name] = now
+            self._say(f"{name} could not be started again: {exc}")
+            return
+        self.stack.services[index] = new
+        self._started_at[name] = time.time()
+        self._due.pop(name, None)
+        for event in reversed(self.events):
+            if event["service"] == name and event["restarted_at"] is None:
+                event["restarted_at"] = self._started_at[name]
+                break
+        self._say(f"{name} started again (pid {new.proc.pid})")
+
+
 class Stack:
-    """The whole embedded stack as a context manager: `with Stack(var_dir) as stack: ...`."""
+    """The whole embedded stack as a context manager: `with Stack(var_dir) as stack: ...`.
+
+    `supervise`: restart a service that dies (see Supervisor); off in tests that kill and restart by hand."""
 
     def __init__(self, var_dir: Path, web_port: int = 8000, valkey_port: int | None = None, web: bool = True,
-                 train_worker: bool = True, extra_env: dict | None = None):
+                 train_worker: bool = True, extra_env: dict | None = None, supervise: bool = False,
+                 on_event: Callable[[str], None] | None = None):
         self.var_dir = Path(var_dir)
         self.log_dir = self.var_dir / "logs"
         self.web_port, self.valkey_port = web_port, valkey_port or int(os.environ.get("VALKEY_PORT", "6390"))
         self.with_web, self.with_train = web, train_worker
         self.extra_env = extra_env or {}
         self.services: list[Service] = []
+        self.supervisor = Supervisor(self, on_event) if supervise else None
 
     def env(self) -> dict:
         env = dict(os.environ)
@@ -175,6 +288,8 @@ class Stack:
                 wait_for_log(w, " ready.", 120)
             if self.with_web:
                 self.services.append(start_web(self.web_port, env, self.log_dir))
+            if self.supervisor is not None:
+                self.supervisor.start()
         except BaseException:
             self.stop()
             raise
@@ -184,9 +299,26 @@ class Stack:
         self.stop()
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
         for svc in reversed(self.services):
             svc.stop()
         self.services.clear()
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
+
+    def take_down(self, name: str, kill: bool = True) -> None:
+        """Stop a service on purpose and keep it down (the supervisor leaves it) until `bring_up`."""
+        if self.supervisor is not None:
+            self.supervisor.hold(name)
+        svc = self.service(name)
+        svc.kill() if kill else svc.stop()
+
+    def bring_up(self, name: str) -> None:
+        """Start a service that `take_down` stopped: the supervisor restarts it at once, or it is started here."""
+        if self.supervisor is not None:
+            self.supervisor.release(name)
+            return
+        i = next(i for i, s in enumerate(self.services) if s.name == name)
+        self.services[i] = self.services[i].respawn()

@@ -1,7 +1,9 @@
 """Celery tasks: thin wrappers that take primary keys and call `workers.pipeline` / `workers.training`.
 
-Photo stages are short (seconds), so they ack late and rely on broker redelivery after a crash; the database claim
-makes a redelivery safe. Training is long, so it acks early and relies on its database lease and the sweeper."""
+Every kind of job follows one lifecycle (marketplace.jobs.lifecycle): a claim with a lease kept alive by a heartbeat,
+and a sweeper (every JOB_SWEEP_SECONDS) that publishes again what a crash left behind, so recovery takes a lease,
+not the broker's visibility timeout. Photo stages also ack late (a redelivery is a harmless extra; the claim decides
+who works); training acks early, as it runs far longer than any visibility timeout."""
 from celery import shared_task
 
 from marketplace.jobs import services, task_names
@@ -36,9 +38,9 @@ def remove_from_index(stock_image_ids: list[int]) -> int:
     return pipeline.remove_from_index(stock_image_ids)
 
 
-@shared_task(name=task_names.REINDEX)
-def reindex(run_id: int) -> None:
-    pipeline.reindex(run_id)  # starts a build; the index task fills it in bounded batches
+@shared_task(name=task_names.REINDEX, bind=True)
+def reindex(self, run_id: int) -> None:
+    pipeline.reindex(run_id, self.request.id)  # starts a build; the index task fills it in bounded batches
     index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
 
 
@@ -52,6 +54,12 @@ def train_model(self, run_id: int) -> str:
     from .training import run_training
 
     return run_training(run_id, self.request.id)
+
+
+@shared_task(name=task_names.SWEEP_JOB_LEASES, ignore_result=True)
+def sweep_job_leases() -> dict:
+    """The fast sweep (every few seconds): publish again jobs whose lease lapsed or whose publish was lost."""
+    return services.jobs_sweep()
 
 
 @shared_task(name=task_names.SWEEP_STUCK_JOBS)

@@ -5,6 +5,7 @@ Used by the `train_model` Celery task and by `manage.py train_model` (same funct
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import traceback
 from pathlib import Path
 
@@ -15,9 +16,12 @@ from marketplace.jobs.models import ModelVersion, TrainingRun
 
 log = logging.getLogger(__name__)
 
-# Procedural data made when an operator trains without naming a manifest (small: minutes on 2 cores).
-DEFAULT_SYNTH_ITEMS = 120
-DEFAULT_SYNTH_PHOTOS = 3
+
+
+def in_daemon_process() -> bool:
+    """A Celery prefork child is a daemonic process, and those may not start children: no multiprocessing pool, no
+    DataLoader worker processes there ("daemonic processes are not allowed to have children")."""
+    return multiprocessing.current_process().daemon
 
 
 class Cancelled(Exception):
@@ -25,13 +29,15 @@ class Cancelled(Exception):
 
 
 def default_manifest() -> Path:
-    """The training set used when a run names none: procedural street-to-shop data, generated once."""
-    manifest = settings.TRAINING_DATA_DIR / "manifest.jsonl"
+    """The training set used when a run names none: procedural street-to-shop data (TRAINING_SYNTH_ITEMS items),
+    generated once. Drawn in this process when it is a worker's pool child (see `in_daemon_process`)."""
+    data_dir = Path(settings.TRAINING_DATA_DIR)
+    manifest = data_dir / "manifest.jsonl"
     if not manifest.exists():
         from imagegen.synth import generate_dataset
 
-        generate_dataset(settings.TRAINING_DATA_DIR, items=DEFAULT_SYNTH_ITEMS, photos_per_item=DEFAULT_SYNTH_PHOTOS,
-                         seed=0)
+        generate_dataset(data_dir, items=settings.TRAINING_SYNTH_ITEMS, photos_per_item=settings.TRAINING_SYNTH_PHOTOS,
+                         seed=0, workers=1 if in_daemon_process() else None, progress=False)
     return manifest
 
 
@@ -64,6 +70,14 @@ def run_training(run_id: int, task_id: str) -> str:
     run = jobs.training_run_claim(run_id, task_id)
     if run is None:
         return "skipped: not claimable"
+    if run.cancel_requested:  # cancelled while its holder was gone: end it instead of training again
+        jobs.training_run_finish(run.pk, task_id, state=TrainingRun.State.CANCELLED, error="cancelled by an operator")
+        return "cancelled"
+    with jobs.training_run_keepalive(run.pk, task_id):  # the lease lives through data preparation too
+        return _run_claimed(run, task_id)
+
+
+def _run_claimed(run: TrainingRun, task_id: str) -> str:
     params = dict(run.parameters)
     out_dir = Path(settings.MODEL_DIR) / f"run-{run.pk}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -84,6 +98,8 @@ def run_training(run_id: int, task_id: str) -> str:
         if val_set is not None:
             val_set.prepare(progress=False)
         fields = {k: params[k] for k in ("steps", "batch_size", "lr", "seed") if k in params}
+        if in_daemon_process():
+            fields["num_workers"] = 0  # DataLoader workers would be children of a daemonic process
         config = TrainConfig(image_size=image_size, resume=(out_dir / "training_state.pt").exists(), half=True,
                              progress_bar=False, **fields)
 

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -5,6 +7,8 @@ from marketplace.catalogue.models import GarmentType, Item, StockImage
 from marketplace.jobs.models import GeneratedImage, ImageJob, ModelVersion, ReindexRun, TrainingRun
 from marketplace.listings.models import Listing, ListingPhoto, Suggestion
 from marketplace.shopping.models import Recommendation, SearchQuery
+
+MAX_PRICE = Decimal("1000000.00")
 
 
 class StockImageSerializer(serializers.ModelSerializer):
@@ -75,6 +79,12 @@ class ListingPhotoSerializer(serializers.ModelSerializer):
 
 
 class ListingSerializer(serializers.ModelSerializer):
+    """Titles are trimmed, non-empty and at most 200 characters; prices are 0 to 1,000,000 with two decimals."""
+
+    title = serializers.CharField(max_length=200, trim_whitespace=True, allow_blank=False)
+    garment_type = serializers.ChoiceField(choices=GarmentType.choices, default=GarmentType.TOP)
+    price = serializers.DecimalField(max_digits=9, decimal_places=2, min_value=Decimal("0"),
+                                     max_value=MAX_PRICE, required=False, allow_null=True)
     photos = ListingPhotoSerializer(many=True, read_only=True)
     catalogue_images = StockImageSerializer(many=True, read_only=True)
 

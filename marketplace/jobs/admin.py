@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from . import services
-from .models import GeneratedImage, ImageJob, ModelVersion, ReindexRun, TrainingRun
+from .models import GeneratedImage, ImageJob, ModelVersion, ReindexRun
 
 
 @admin.action(description="Retry the selected failed jobs")
@@ -25,17 +25,55 @@ class GeneratedImageAdmin(admin.ModelAdmin):
     exclude = ["embedding"]
 
 
+@admin.action(description="Activate (roll out through a GPU worker)")
+def activate_versions(modeladmin, request, queryset):
+    """The same roll-out as the console and the API: a worker checks the checkpoint loads before it goes live.
+    One version: several would race to be the one active."""
+    from django.contrib import messages
+
+    from .model_versions import QueueUnreachable, model_version_activate
+
+    if queryset.count() != 1:
+        modeladmin.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+        return
+    version = queryset.get()
+    try:
+        model_version_activate(version)
+    except QueueUnreachable as exc:
+        modeladmin.message_user(request, str(exc), messages.ERROR)
+        return
+    modeladmin.message_user(request, f"Roll-out of {version.label} queued.", messages.SUCCESS)
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["id", "label", "is_active", "created_at", "activated_at"]
+    """Activation goes through the roll-out (action), never through ticking "is active" in the form."""
+
+    list_display = ["id", "label", "is_active", "rollout_requested_at", "created_at", "activated_at"]
+    readonly_fields = ["is_active", "activated_at", "rollout_requested_at", "rollout_error"]
+    actions = [activate_versions]
 
 
-@admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "state", "progress", "step", "total_steps", "attempts", "created_at", "finished_at"]
-    list_filter = ["state"]
+# TrainingRun's admin lives in marketplace/console/admin.py: it validates parameters with the API's serializer,
+# which this bottom-layer app must not import.
 
 
 @admin.register(ReindexRun)
 class ReindexRunAdmin(admin.ModelAdmin):
+    """Adding a run starts it through `reindex_start` (one at a time: an add while one runs shows that run)."""
+
     list_display = ["id", "state", "done", "total", "created_at", "finished_at"]
+
+    def get_fields(self, request, obj=None):
+        return [] if obj is None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else [f.name for f in ReindexRun._meta.fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        run = services.reindex_start(user=request.user)
+        obj.pk = run.pk
+        obj.refresh_from_db()
+        obj._state.adding = False

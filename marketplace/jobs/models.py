@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from marketplace.catalogue.models import GarmentType
+from marketplace.media_names import RandomName
 
 
 class ModelVersion(models.Model):
@@ -19,6 +20,10 @@ class ModelVersion(models.Model):
     is_active = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # A roll-out waits in the gpu queue until a worker has checked the checkpoint loads: while it waits the console
+    # shows it as queued; a failed check leaves its reason here (marketplace.jobs.model_versions).
+    rollout_requested_at = models.DateTimeField(null=True, blank=True)
+    rollout_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -108,9 +113,10 @@ class GeneratedImage(models.Model):
     search stage can be retried without running the generators again)."""
 
     job = models.OneToOneField(ImageJob, on_delete=models.CASCADE, related_name="generated")
-    image = models.ImageField(upload_to="generated/%Y/%m/")
-    stage1_image = models.ImageField(upload_to="generated/%Y/%m/", blank=True)
-    preprocessed_image = models.ImageField(upload_to="generated/%Y/%m/", blank=True)
+    # Private to the job's owner and staff, under random names; marketplace.media_access finds the row by them.
+    image = models.ImageField(upload_to=RandomName("generated"), db_index=True)
+    stage1_image = models.ImageField(upload_to=RandomName("generated"), blank=True, db_index=True)
+    preprocessed_image = models.ImageField(upload_to=RandomName("generated"), blank=True, db_index=True)
     embedding = models.BinaryField(help_text="float32 vector, little-endian")
     embedder_version = models.CharField(max_length=32)
     model_label = models.CharField(max_length=100)
@@ -142,6 +148,7 @@ class TrainingRun(models.Model):
     claimed_by = models.CharField(max_length=64, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    published_at = models.DateTimeField(null=True, blank=True)
     output_dir = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -165,8 +172,28 @@ class ReindexRun(models.Model):
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The same claim as every job row (marketplace.jobs.lifecycle): the delivery that started the run holds it; the
+    # index worker's build steps renew the lease; the sweeper publishes a run again when it lapses.
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_by = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+
+
+class QueuePause(models.Model):
+    """An operator paused this Celery queue: its workers stop taking messages, which wait in the broker. A row,
+    not only a broadcast, so that a worker (re)started while the queue is paused stays paused
+    (marketplace.jobs.queue_control)."""
+
+    queue = models.CharField(max_length=64, unique=True)
+    paused = models.BooleanField(default=False)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.queue} ({'paused' if self.paused else 'running'})"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -17,8 +16,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import queue, task_names
-from .models import ImageJob, ReindexRun, TrainingRun
+from . import completion, lifecycle, queue, task_names
+from .queue_control import queues_paused
+from .models import ImageJob, ModelVersion, ReindexRun, TrainingRun
 
 log = logging.getLogger(__name__)
 State = ImageJob.State
@@ -38,7 +38,7 @@ def job_publish(job_id: int) -> bool:
     task_id = queue.publish(name, [job.pk], queue.queue_for(name))
     if task_id is None:
         return False
-    ImageJob.objects.filter(pk=job.pk).update(published_at=timezone.now())
+    lifecycle.mark_published(ImageJob, job.pk)
     return True
 
 
@@ -76,22 +76,16 @@ class ClaimLost(Exception):
     """This delivery no longer holds the job (another delivery took it over after the lease lapsed)."""
 
 
-def _lease(seconds: int | None = None):
-    return timezone.now() + timedelta(seconds=seconds or settings.JOB_LEASE_SECONDS)
-
-
 def job_claim(job_id: int, task_id: str, from_states, to_state: str, count_attempt: bool) -> ImageJob | None:
     """Take the job for this delivery, or return None when another live delivery holds it or it moved on.
 
     Free to take when unclaimed, claimed by this very task id (a redelivery after the worker died mid-task), or
     when the holder's lease lapsed."""
-    now = timezone.now()
-    free = Q(claimed_by="") | Q(claimed_by=task_id) | Q(lease_expires_at__lt=now)
-    updates = dict(state=to_state, claimed_by=task_id, lease_expires_at=_lease(), started_at=Coalesce("started_at", now))
+    updates = dict(state=to_state, started_at=Coalesce("started_at", timezone.now()))
     if count_attempt:
         updates["attempts"] = F("attempts") + 1
-    n = ImageJob.objects.filter(Q(pk=job_id) & Q(state__in=list(from_states)) & free).update(**updates)
-    if not n:
+    if not lifecycle.claim(ImageJob, job_id, task_id, from_states=from_states,
+                           lease_seconds=settings.JOB_LEASE_SECONDS, **updates):
         return None
     job = ImageJob.objects.get(pk=job_id)
     if job.attempts > settings.JOB_MAX_ATTEMPTS:
@@ -102,18 +96,24 @@ def job_claim(job_id: int, task_id: str, from_states, to_state: str, count_attem
 
 def job_advance(job_id: int, task_id: str, to_state: str, **fields) -> None:
     """Move a held job to its next state (renewing the lease); raises ClaimLost if this delivery lost it."""
-    n = ImageJob.objects.filter(pk=job_id, claimed_by=task_id).exclude(state__in=[State.DONE, State.FAILED]).update(
-        state=to_state, lease_expires_at=_lease(), **fields)
-    if not n:
+    if not lifecycle.renew(ImageJob, job_id, task_id, lease_seconds=settings.JOB_LEASE_SECONDS,
+                           extra=~Q(state__in=[State.DONE, State.FAILED]), state=to_state, **fields):
         raise ClaimLost(job_id)
+
+
+def job_heartbeat(job_id: int, task_id: str) -> lifecycle.Heartbeat:
+    """Keep this delivery's short lease alive while a stage runs (`with job_heartbeat(...)`): a killed worker's job
+    is then published again by the sweeper within a lease, instead of after the broker's visibility timeout."""
+    return lifecycle.Heartbeat(ImageJob, job_id, task_id, lease_seconds=settings.JOB_LEASE_SECONDS,
+                               extra=Q(state__in=ImageJob.ACTIVE_STATES))
 
 
 def job_hand_to_search(job_id: int, task_id: str, **fields) -> None:
     """End the generate stage: release the claim, set `searching`, publish the search task on commit."""
     with transaction.atomic():
-        n = ImageJob.objects.filter(pk=job_id, claimed_by=task_id, state__in=ImageJob.ACTIVE_STATES).update(
-            state=State.SEARCHING, claimed_by="", lease_expires_at=None, **fields)
-        if not n:
+        # published_at cleared: if the publish below fails (broker down), the sweeper's next pass publishes it.
+        if not lifecycle.release(ImageJob, job_id, task_id, extra=Q(state__in=ImageJob.ACTIVE_STATES),
+                                 state=State.SEARCHING, published_at=None, **fields):
             raise ClaimLost(job_id)
         job_publish_on_commit(job_id)
 
@@ -131,10 +131,10 @@ def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict
     source, so a re-run never duplicates; returns False (writing nothing) if this delivery lost the claim.
 
     `confident` is the search stage's verdict (None: not judged). Rows are marked `low_confidence` when the job is
-    not confident (all of them) or, when it is, those scoring below `confidence_threshold`."""
-    from marketplace.listings.services import suggestions_replace
-    from marketplace.shopping.services import recommendations_replace
+    not confident (all of them) or, when it is, those scoring below `confidence_threshold`.
 
+    The results themselves are written by the app that owns the job's source (listings, shopping), registered in
+    `completion`: this module stays below the domain apps."""
     def low_confidence(score: float) -> bool:
         return confident is False or (confident and confidence_threshold is not None and score < confidence_threshold)
 
@@ -142,12 +142,7 @@ def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict
         job = ImageJob.objects.select_for_update().get(pk=job_id)
         if job.claimed_by != task_id or job.state != State.SEARCHING:
             return False
-        if job.kind == ImageJob.Kind.LISTING_PHOTO:
-            suggestions_replace(job.listing_photo, hits, limit=settings.SUGGESTIONS_PER_PHOTO,
-                                low_confidence=low_confidence)
-        else:
-            recommendations_replace(job.search_query, hits, limit=settings.RECOMMENDATIONS_PER_QUERY,
-                                    low_confidence=low_confidence)
+        completion.write_results(job, hits, low_confidence)
         ImageJob.objects.filter(pk=job_id).update(
             state=State.DONE, claimed_by="", lease_expires_at=None, finished_at=timezone.now(), error="",
             timings={**job.timings, **timings}, confident=confident, confidence_note=confidence_note[:300])
@@ -165,28 +160,35 @@ def job_fail(job_id: int, task_id: str | None, reason: str) -> bool:
 
 # --- the sweeper -----------------------------------------------------------------------------------------------
 def jobs_sweep() -> dict:
-    """Publish again what the broker lost: jobs pending without a recent publish, and claimed jobs whose lease
-    lapsed. Also training runs whose heartbeat stopped. Returns counts for the log."""
-    now = timezone.now()
-    stale_publish = now - timedelta(seconds=settings.JOB_REPUBLISH_AFTER_SECONDS)
-    pending = ImageJob.objects.filter(state=State.PENDING).filter(
-        Q(published_at__isnull=True) | Q(published_at__lt=stale_publish)).filter(created_at__lt=now - timedelta(seconds=5))
-    lapsed = ImageJob.objects.filter(state__in=ImageJob.ACTIVE_STATES).filter(
-        Q(lease_expires_at__lt=now) | (Q(claimed_by="") & (Q(published_at__isnull=True) | Q(published_at__lt=stale_publish))))
-    counts = {"pending": 0, "lapsed": 0, "training": 0}
-    for key, qs in (("pending", pending), ("lapsed", lapsed)):
-        for job_id in qs.values_list("pk", flat=True)[:500]:
-            counts[key] += job_publish(job_id)
-    for run_id in TrainingRun.objects.filter(state=TrainingRun.State.RUNNING, lease_expires_at__lt=now).values_list("pk", flat=True):
-        counts["training"] += training_run_publish(run_id)
-    for run_id in TrainingRun.objects.filter(state=TrainingRun.State.PENDING, created_at__lt=stale_publish).values_list("pk", flat=True):
-        counts["training"] += training_run_publish(run_id)
+    """Publish again what the broker lost, by the one rule of `lifecycle.due_for_publish`, for every kind of job:
+    photo jobs, training runs and re-index runs whose holder's lease lapsed (its worker died), and those waiting
+    without a recent publish (the broker was down). Returns counts for the log."""
+    stale = settings.JOB_REPUBLISH_AFTER_SECONDS
+    paused = queues_paused()
+    # A paused queue (staff console) keeps its messages; publishing copies into it would only pile them up.
+    image_states_held = ([State.SEARCHING] if settings.QUEUE_INDEX in paused else []) + (
+        [State.PENDING, State.PREPROCESSING, State.GENERATING] if settings.QUEUE_GPU in paused else [])
+    kinds = (
+        ("image_jobs", ImageJob, [State.PENDING], ImageJob.ACTIVE_STATES, job_publish, image_states_held),
+        ("training", TrainingRun, [TrainingRun.State.PENDING], [TrainingRun.State.RUNNING], training_run_publish,
+         list(TrainingRun.State) if settings.QUEUE_TRAIN in paused else []),
+        ("reindex", ReindexRun, [ReindexRun.State.PENDING], [ReindexRun.State.RUNNING], reindex_publish,
+         list(ReindexRun.State) if settings.QUEUE_INDEX in paused else []),
+    )
+    counts = {}
+    for key, model, waiting, running, publish, held in kinds:
+        due = lifecycle.due_for_publish(model, waiting_states=waiting, running_states=running,
+                                        stale_after_seconds=stale).exclude(state__in=held)
+        counts[key] = sum(bool(publish(pk)) for pk in list(due[:500]))
     return counts
 
 
 # --- training runs -----------------------------------------------------------------------------------------------
 def training_run_publish(run_id: int) -> bool:
-    return queue.publish(task_names.TRAIN_MODEL, [run_id], queue.queue_for(task_names.TRAIN_MODEL)) is not None
+    if queue.publish(task_names.TRAIN_MODEL, [run_id], queue.queue_for(task_names.TRAIN_MODEL)) is None:
+        return False
+    lifecycle.mark_published(TrainingRun, run_id)
+    return True
 
 
 def training_run_start(*, user, parameters: dict) -> TrainingRun:
@@ -197,27 +199,51 @@ def training_run_start(*, user, parameters: dict) -> TrainingRun:
 
 
 def training_run_claim(run_id: int, task_id: str) -> TrainingRun | None:
-    """Take a pending run, or a running one whose heartbeat lapsed (its worker died): it resumes from its state."""
-    now = timezone.now()
-    free = Q(state=TrainingRun.State.PENDING) | Q(state=TrainingRun.State.RUNNING, lease_expires_at__lt=now)
-    n = TrainingRun.objects.filter(Q(pk=run_id) & free).update(
-        state=TrainingRun.State.RUNNING, claimed_by=task_id, attempts=F("attempts") + 1,
-        lease_expires_at=_lease(settings.TRAINING_LEASE_SECONDS), started_at=Coalesce("started_at", now))
-    return TrainingRun.objects.get(pk=run_id) if n else None
+    """Take a pending run, or a running one whose lease lapsed (its worker died): it resumes from its state."""
+    S = TrainingRun.State
+    if not lifecycle.claim(TrainingRun, run_id, task_id, from_states=[S.PENDING, S.RUNNING],
+                           lease_seconds=settings.TRAINING_LEASE_SECONDS, state=S.RUNNING,
+                           attempts=F("attempts") + 1, started_at=Coalesce("started_at", timezone.now())):
+        return None
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def training_run_keepalive(run_id: int, task_id: str) -> lifecycle.Heartbeat:
+    """The run's lease, renewed from a thread for as long as the run works (data preparation included); it stops
+    renewing when an operator cancels, and the training loop's progress callback then ends the run."""
+    return lifecycle.Heartbeat(TrainingRun, run_id, task_id, lease_seconds=settings.TRAINING_LEASE_SECONDS,
+                               extra=Q(state=TrainingRun.State.RUNNING, cancel_requested=False),
+                               interval=min(30.0, settings.TRAINING_LEASE_SECONDS / 4))
 
 
 def training_run_heartbeat(run_id: int, task_id: str, *, step: int, total_steps: int, losses: dict) -> bool:
     """Renew the lease and record progress; returns False when the run was cancelled or taken over."""
-    n = TrainingRun.objects.filter(pk=run_id, claimed_by=task_id, state=TrainingRun.State.RUNNING,
-                                   cancel_requested=False).update(
-        step=step, total_steps=total_steps, progress=step / max(total_steps, 1), last_losses=losses,
-        lease_expires_at=_lease(settings.TRAINING_LEASE_SECONDS))
-    return bool(n)
+    return lifecycle.renew(TrainingRun, run_id, task_id, lease_seconds=settings.TRAINING_LEASE_SECONDS,
+                           extra=Q(state=TrainingRun.State.RUNNING, cancel_requested=False),
+                           step=step, total_steps=total_steps, progress=step / max(total_steps, 1), last_losses=losses)
 
 
 def training_run_finish(run_id: int, task_id: str, *, state: str, error: str = "", log_text: str = "") -> None:
-    TrainingRun.objects.filter(pk=run_id, claimed_by=task_id).update(
-        state=state, error=error[:4000], log=log_text[-20000:], finished_at=timezone.now(), lease_expires_at=None)
+    lifecycle.release(TrainingRun, run_id, task_id, state=state, error=error[:4000], log=log_text[-20000:],
+                      finished_at=timezone.now())
+
+
+def training_run_cancel(run: TrainingRun) -> TrainingRun:
+    """An operator's cancel: a pending run is cancelled at once; a running one stops at its next progress report
+    (its heartbeat no longer renews, so the training loop ends it and records `cancelled`)."""
+    with transaction.atomic():
+        TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+        TrainingRun.objects.filter(pk=run.pk, state=TrainingRun.State.PENDING).update(
+            state=TrainingRun.State.CANCELLED, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+# --- model versions ----------------------------------------------------------------------------------------------
+def model_version_roll_out(version: ModelVersion) -> str | None:
+    """Ask a GPU worker to check that the version's checkpoint loads and then make it the active model; returns the
+    task id, or None when the broker is unreachable (nothing changed: the operator tries again)."""
+    return queue.publish(task_names.ROLL_OUT_MODEL, [version.pk], queue.queue_for(task_names.ROLL_OUT_MODEL))
 
 
 # --- re-index ----------------------------------------------------------------------------------------------------
@@ -237,8 +263,29 @@ def reindex_start(*, user) -> ReindexRun:
         if existing is not None:
             return existing
         run = ReindexRun.objects.create(requested_by=user, total=StockImage.objects.count())
-        transaction.on_commit(lambda: queue.publish(task_names.REINDEX, [run.pk], queue.queue_for(task_names.REINDEX)))
+        transaction.on_commit(lambda: reindex_publish(run.pk))
     return run
+
+
+def reindex_publish(run_id: int) -> bool:
+    if queue.publish(task_names.REINDEX, [run_id], queue.queue_for(task_names.REINDEX)) is None:
+        return False
+    lifecycle.mark_published(ReindexRun, run_id)
+    return True
+
+
+def reindex_claim(run_id: int, token: str) -> bool:
+    """Take a pending re-index run, or a running one whose lease lapsed (the index worker died mid-build: the new
+    holder rides on the build, which resumes from its cursor)."""
+    S = ReindexRun.State
+    return lifecycle.claim(ReindexRun, run_id, token, from_states=[S.PENDING, S.RUNNING],
+                           lease_seconds=settings.REINDEX_LEASE_SECONDS, state=S.RUNNING, attempts=F("attempts") + 1)
+
+
+def reindex_renew() -> int:
+    """The build made progress: renew the lease of every running re-index run (they all ride on that one build)."""
+    return ReindexRun.objects.filter(state=ReindexRun.State.RUNNING).exclude(claimed_by="").update(
+        lease_expires_at=lifecycle.lease_until(settings.REINDEX_LEASE_SECONDS))
 
 
 def queue_overview() -> dict:

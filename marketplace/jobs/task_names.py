@@ -9,3 +9,4 @@ REINDEX = "workers.reindex"  # queue index: an operator's full re-index
 TRAIN_MODEL = "workers.train_model"  # queue train: one training run, lease + heartbeat
 ROLL_OUT_MODEL = "workers.roll_out_model"  # queue gpu: check a checkpoint loads, then make it the active version
 SWEEP_STUCK_JOBS = "workers.sweep_stuck_jobs"  # queue index, every 30 s from celery beat
+SWEEP_JOB_LEASES = "workers.sweep_job_leases"  # queue index, every JOB_SWEEP_SECONDS from celery beat: lapsed leases

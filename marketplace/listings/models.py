@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from marketplace.catalogue.models import GarmentType, StockImage
+from marketplace.media_names import RandomName
 
 
 class Listing(models.Model):
@@ -22,7 +23,8 @@ class Listing(models.Model):
 
 class ListingPhoto(models.Model):
     listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="photos")
-    image = models.ImageField(upload_to="listing-photos/%Y/%m/")
+    # Private to the seller and staff (marketplace.media_access finds the row by this indexed name).
+    image = models.ImageField(upload_to=RandomName("listing-photos"), db_index=True)
     garment_type = models.CharField(max_length=16, choices=GarmentType.choices, default=GarmentType.TOP)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)

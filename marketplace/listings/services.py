@@ -10,7 +10,9 @@ from typing import Callable
 
 from django.db import transaction
 
+from marketplace.catalogue.models import GarmentType
 from marketplace.jobs.services import SearchHit, job_create
+from marketplace.media_names import stored_upload_name
 from marketplace.uploads import check_image_upload
 
 from .models import FeedbackPair, Listing, ListingPhoto, Suggestion
@@ -18,13 +20,15 @@ from .models import FeedbackPair, Listing, ListingPhoto, Suggestion
 log = logging.getLogger(__name__)
 
 
-def listing_create(*, seller, title: str, garment_type: str, price=None) -> Listing:
+def listing_create(*, seller, title: str, garment_type: str = GarmentType.TOP, price=None) -> Listing:
+    """The caller checks the seller role (marketplace.accounts.roles.user_can_sell) and validates the fields."""
     return Listing.objects.create(seller=seller, title=title, garment_type=garment_type, price=price)
 
 
 def listing_photo_create(*, listing: Listing, upload, garment_type: str | None = None):
     """Store the photo and its job in one transaction; the job is published on commit. Raises UploadRejected."""
     checked = check_image_upload(upload)
+    upload.name = stored_upload_name(checked.format)  # the client's name and extension are never stored
     garment = garment_type or listing.garment_type
     with transaction.atomic():
         photo = ListingPhoto.objects.create(listing=listing, image=upload, garment_type=garment,
@@ -108,3 +112,10 @@ def feedback_export(path: str | os.PathLike) -> int:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return len(rows)
+
+
+def job_results_write(job, hits: list[SearchHit], low_confidence: Callable[[float], bool]) -> None:
+    """A finished listing-photo job's results (registered with marketplace.jobs.completion in ListingsConfig.ready)."""
+    from django.conf import settings
+
+    suggestions_replace(job.listing_photo, hits, limit=settings.SUGGESTIONS_PER_PHOTO, low_confidence=low_confidence)

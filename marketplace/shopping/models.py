@@ -2,11 +2,13 @@ from django.conf import settings
 from django.db import models
 
 from marketplace.catalogue.models import GarmentType, Item
+from marketplace.media_names import RandomName
 
 
 class SearchQuery(models.Model):
     buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="search_queries")
-    image = models.ImageField(upload_to="search-photos/%Y/%m/")
+    # Private to the buyer and staff (marketplace.media_access finds the row by this indexed name).
+    image = models.ImageField(upload_to=RandomName("search-photos"), db_index=True)
     garment_type = models.CharField(max_length=16, choices=GarmentType.choices, default=GarmentType.TOP)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)

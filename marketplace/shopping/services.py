@@ -7,6 +7,7 @@ from django.db import transaction
 
 from marketplace.catalogue.models import Item
 from marketplace.jobs.services import SearchHit, job_create
+from marketplace.media_names import stored_upload_name
 from marketplace.uploads import check_image_upload
 
 from .models import Recommendation, SearchQuery
@@ -14,6 +15,7 @@ from .models import Recommendation, SearchQuery
 
 def search_query_create(*, buyer, upload, garment_type: str):
     checked = check_image_upload(upload)
+    upload.name = stored_upload_name(checked.format)  # the client's name and extension are never stored
     with transaction.atomic():
         query = SearchQuery.objects.create(buyer=buyer, image=upload, garment_type=garment_type,
                                            width=checked.width, height=checked.height)
@@ -41,3 +43,11 @@ def recommendations_replace(query: SearchQuery, hits: list[SearchHit], limit: in
         if len(rows) == limit:
             break
     return Recommendation.objects.bulk_create(rows)
+
+
+def job_results_write(job, hits: list[SearchHit], low_confidence: Callable[[float], bool]) -> None:
+    """A finished search job's results (registered with marketplace.jobs.completion in ShoppingConfig.ready)."""
+    from django.conf import settings
+
+    recommendations_replace(job.search_query, hits, limit=settings.RECOMMENDATIONS_PER_QUERY,
+                            low_confidence=low_confidence)

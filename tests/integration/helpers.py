@@ -4,6 +4,7 @@ import io
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from marketplace.accounts.roles import role_assign
 from marketplace.jobs.models import ImageJob, ReindexRun
 from tests.conftest import wait_until
 from workers.catalogue_seed import seed_catalogue, street_photo
@@ -11,8 +12,11 @@ from workers.catalogue_seed import seed_catalogue, street_photo
 CATALOGUE_ITEMS = 12
 
 
-def client_for(username: str, staff: bool = False) -> APIClient:
+def client_for(username: str, staff: bool = False, role: str | None = "seller") -> APIClient:
+    """An API client signed in as `username`, a seller unless told otherwise (most tests list garments)."""
     user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": staff})
+    if role:
+        role_assign(user, role)
     c = APIClient()
     c.force_authenticate(user)
     return c

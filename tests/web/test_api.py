@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from marketplace.accounts.roles import role_assign
 from marketplace.jobs.models import ImageJob
 from marketplace.listings.models import ListingPhoto
 from tests.conftest import image_bytes
@@ -14,8 +15,10 @@ from tests.conftest import image_bytes
 pytestmark = pytest.mark.django_db
 
 
-def client_for(username: str, staff: bool = False) -> APIClient:
+def client_for(username: str, staff: bool = False, role: str | None = "seller") -> APIClient:
     user = get_user_model().objects.create_user(username=username, password="pw-123456", is_staff=staff)
+    if role:
+        role_assign(user, role)
     c = APIClient()
     c.force_authenticate(user)
     return c

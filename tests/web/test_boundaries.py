@@ -70,3 +70,71 @@ def test_docker_compose_parses_and_every_command_points_at_real_modules():
             assert sub in get_commands(), (name, sub)
             checked += 1
     assert checked >= 4
+
+
+# --- the same rules read statically ----------------------------------------------------------------------------
+# A fresh interpreter only sees the imports on the paths it ran; a function-level import on a path it did not take
+# (an upload branch, an admin action) would pass it. Reading every module's imports, wherever they sit, does not.
+import ast  # noqa: E402
+
+WEB_FORBIDDEN = {"torch", "torchvision", "mediapipe", "pymilvus", "milvus_lite", "imagegen", "search", "workers", "cv2"}
+JOBS_FORBIDDEN = {f"marketplace.{app}" for app in ("listings", "shopping", "pages", "api", "console", "accounts")}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, source: str | None = None) -> set[str]:
+    """Every module `path` imports anywhere in its body (top level, functions, branches), relative ones resolved,
+    plus importlib.import_module("...") / __import__("...") with a literal name."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text() if source is None else source, str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module
+            found.add(prefix)
+            found.update(f"{prefix}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            fn = node.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            if name in ("import_module", "__import__"):
+                found.add(node.args[0].value)
+    return found
+
+
+def _violations(paths, forbidden: set[str]) -> list[str]:
+    def bad(name: str) -> bool:
+        return any(name == f or name.startswith(f + ".") for f in forbidden)
+
+    return [f"{p.relative_to(ROOT)} imports {name}" for p in paths for name in sorted(_imports(p)) if bad(name)]
+
+
+def test_static_no_module_of_the_web_side_imports_ml_packages_or_workers():
+    paths = sorted((ROOT / "marketplace").rglob("*.py"))
+    assert len(paths) > 30
+    assert _violations(paths, WEB_FORBIDDEN) == []
+
+
+def test_static_jobs_is_the_bottom_layer_and_never_imports_the_domain_apps():
+    paths = sorted((ROOT / "marketplace" / "jobs").rglob("*.py"))
+    assert _violations(paths, JOBS_FORBIDDEN) == []
+
+
+def test_static_reader_sees_function_level_and_relative_imports():
+    """The reader itself: a lazy import inside a function, a relative one and import_module are all caught."""
+    probe = ROOT / "marketplace" / "jobs" / "probe.py"  # a name only: the source is given, nothing is written
+    source = ("def f():\n    import imagegen.images\n    from ..listings import services\n"
+              "    import importlib; importlib.import_module('workers.pipeline')\n")
+    found = _imports(probe, source)
+    assert {"imagegen.images", "marketplace.listings.services", "workers.pipeline"} <= found

@@ -81,6 +81,93 @@ def test_sweeper_republishes_a_job_whose_publish_failed(job, settings):
 
     queue._app = None
     ImageJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
-    assert services.jobs_sweep()["pending"] == 0  # tried, and could not publish
+    assert services.jobs_sweep()["image_jobs"] == 0  # tried, and could not publish
     assert ImageJob.objects.get(pk=job.pk).published_at is None
     queue._app = None
+
+
+def test_sweeper_leaves_jobs_bound_for_a_paused_queue_alone(job, settings, monkeypatch):
+    """A paused queue keeps its messages (staff console); copies published into it by the sweeper would pile up.
+    The sweeper's choice is what is checked here: which rows it hands to the publisher."""
+    from marketplace.jobs.models import QueuePause
+
+    published = []
+    monkeypatch.setattr(services, "job_publish", lambda pk: published.append(pk) or True)
+    ImageJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    QueuePause.objects.create(queue=settings.QUEUE_GPU, paused=True)
+    assert services.jobs_sweep()["image_jobs"] == 0 and published == []
+    QueuePause.objects.filter(queue=settings.QUEUE_GPU).update(paused=False)
+    assert services.jobs_sweep()["image_jobs"] == 1 and published == [job.pk]
+
+
+# --- one lifecycle for every kind of job (marketplace.jobs.lifecycle) ------------------------------------------
+def _due(model, waiting, running):
+    from marketplace.jobs import lifecycle
+
+    return set(lifecycle.due_for_publish(model, waiting_states=waiting, running_states=running,
+                                         stale_after_seconds=60))
+
+
+def test_sweeper_rule_is_the_same_for_photo_jobs_training_runs_and_reindex_runs(job):
+    """Lapsed lease => due; live lease => not due; waiting without a recent publish => due; just created => left to
+    its own publish-on-commit."""
+    from marketplace.jobs.models import ReindexRun, TrainingRun
+
+    past, future = timezone.now() - timedelta(seconds=1), timezone.now() + timedelta(seconds=30)
+    old = timezone.now() - timedelta(minutes=5)
+    training = TrainingRun.objects.create(parameters={})
+    reindex = ReindexRun.objects.create()
+    cases = [(ImageJob, job.pk, [S.PENDING], ImageJob.ACTIVE_STATES, S.GENERATING),
+             (TrainingRun, training.pk, ["pending"], ["running"], "running"),
+             (ReindexRun, reindex.pk, ["pending"], ["running"], "running")]
+    for model, pk, waiting, running, running_state in cases:
+        assert pk not in _due(model, waiting, running), model  # just created
+        model.objects.filter(pk=pk).update(created_at=old)
+        assert pk in _due(model, waiting, running), model  # never published
+        model.objects.filter(pk=pk).update(published_at=timezone.now())
+        assert pk not in _due(model, waiting, running), model  # published recently
+        model.objects.filter(pk=pk).update(state=running_state, claimed_by="t1", lease_expires_at=future)
+        assert pk not in _due(model, waiting, running), model  # held, lease alive
+        model.objects.filter(pk=pk).update(lease_expires_at=past)
+        assert pk in _due(model, waiting, running), model  # the holder died
+
+
+def test_heartbeat_keeps_a_short_lease_alive_and_stops_when_the_claim_is_lost(job, settings, transactional_db):
+    import time
+
+    from marketplace.jobs import lifecycle
+
+    settings.JOB_LEASE_SECONDS = 1
+    services.job_claim(job.pk, "gen", [S.PENDING], S.PREPROCESSING, True)
+    with services.job_heartbeat(job.pk, "gen") as hb:
+        time.sleep(2.2)  # two leases: only the heartbeat keeps it
+        assert ImageJob.objects.get(pk=job.pk).lease_expires_at > timezone.now()
+        assert services.job_claim(job.pk, "other", [S.PREPROCESSING], S.PREPROCESSING, True) is None
+        ImageJob.objects.filter(pk=job.pk).update(claimed_by="other")  # taken over
+        assert hb.lost.wait(3)
+    assert not lifecycle.renew(ImageJob, job.pk, "gen", lease_seconds=1)
+
+
+def test_training_and_reindex_runs_are_claimed_once_and_taken_over_after_a_lapse():
+    from marketplace.jobs.models import ReindexRun, TrainingRun
+
+    run = TrainingRun.objects.create(parameters={})
+    assert services.training_run_claim(run.pk, "a") is not None
+    assert services.training_run_claim(run.pk, "b") is None
+    TrainingRun.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    taken = services.training_run_claim(run.pk, "b")
+    assert taken is not None and taken.claimed_by == "b" and taken.attempts == 2
+    assert not services.training_run_heartbeat(run.pk, "a", step=1, total_steps=2, losses={})
+
+    reindex = ReindexRun.objects.create()
+    assert services.reindex_claim(reindex.pk, "a") and not services.reindex_claim(reindex.pk, "b")
+    assert ReindexRun.objects.get(pk=reindex.pk).lease_expires_at > timezone.now()
+    assert services.reindex_renew() == 1
+
+
+def test_cancel_is_a_service(job):
+    from marketplace.jobs.models import TrainingRun
+
+    run = TrainingRun.objects.create(parameters={})
+    run = services.training_run_cancel(run)
+    assert run.state == "cancelled" and run.cancel_requested and run.finished_at

@@ -47,8 +47,8 @@ class Command(BaseCommand):
             time.sleep(0.2)
         out(f"indexed {StockImage.objects.count()} stock images in Milvus ({settings.VECTOR_INDEX_URI})")
 
-        seller = demo.Api(base, demo.user_token("demo-seller"))
-        buyer = demo.Api(base, demo.user_token("demo-buyer"))
+        seller = demo.Api(base, demo.user_token("demo-seller", role="seller"))
+        buyer = demo.Api(base, demo.user_token("demo-buyer", role="buyer"))
         target = 3  # the catalogue item the people in the demo photos wear (a photo the catalogue never saw)
         target_item = Item.objects.order_by("pk")[target] if Item.objects.count() > target else None
         image, garment = street_photo(target, seed=0)

@@ -8,7 +8,8 @@ from workers.stack import Stack
 
 
 class Command(BaseCommand):
-    help = "Run the embedded stack (valkey-server, gpu/index/train workers, web on 127.0.0.1:8000) until Ctrl-C."
+    help = ("Run the embedded stack (valkey-server, gpu/index/train workers, web on 127.0.0.1:8000) until Ctrl-C; "
+            "a part that dies is started again on its own.")
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -16,15 +17,12 @@ class Command(BaseCommand):
     def handle(self, port, **_):
         stop = []
         signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-        with Stack(settings.VAR_DIR, web_port=port) as stack:
+        # Supervised: a worker or valkey that dies is started again alone, and the web keeps serving meanwhile.
+        with Stack(settings.VAR_DIR, web_port=port, supervise=True, on_event=self.stderr.write) as stack:
             self.stdout.write(f"stack up: web http://127.0.0.1:{port}/ (API docs /api/docs/, admin /admin/), "
                               f"logs in {stack.log_dir}. Ctrl-C stops it.")
             try:
                 while not stop:
-                    dead = [s.name for s in stack.services if not s.alive()]
-                    if dead:
-                        self.stderr.write(f"stopped unexpectedly: {dead}; see {stack.log_dir}")
-                        break
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
