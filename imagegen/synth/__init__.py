@@ -3,10 +3,14 @@
 No real street-to-shop dataset can be downloaded here, so training and demo data are drawn.
 Public API (used by the web demo to seed a catalogue, and by ``python -m imagegen.synth``):
 
-- ``make_item(seed, index) -> ItemSpec``
+- ``make_item(seed, index, data_version=1) -> ItemSpec``
 - ``render_stock(spec, size=256) -> PIL.Image``
 - ``render_street_photo(spec, seed, size=384) -> (PIL.Image, mask ndarray, keypoints dict)``
-- ``generate_dataset(out_dir, items, photos_per_item, seed, ...) -> Path`` (the manifest)
+- ``generate_dataset(out_dir, items, photos_per_item, seed, ..., data_version=1) -> Path`` (the manifest)
+
+``data_version=2`` (``garments_v2``, ``person_v2``, ``scene_v2``) adds dresses and jumpsuits (garment ``whole``), skirts,
+fabric weave and folds, photographic backgrounds and greyscale / colour-cast photos. Version 1, byte-identical to what
+the shipped generator was trained on, stays the default until a generator trained on v2 ships.
 
 Submodules are imported lazily so ``import imagegen.synth`` stays cheap.
 """

@@ -1,4 +1,4 @@
-"""CLI: ``python -m imagegen.synth --items N --photos-per-item K --seed S --out DIR [--workers W] [--size 384] [--measure 100]``.
+"""CLI: ``python -m imagegen.synth --items N --photos-per-item K --seed S --out DIR [--workers W] [--size 384] [--measure 100] [--data-version 2]``.
 
 Generates the dataset, prints the wall time and pairs/s, optionally measures mediapipe on the
 photos, and writes everything it printed to ``DIR/synth_report.json``.
@@ -23,6 +23,9 @@ def main(argv=None) -> int:
     p.add_argument("--holdout-combinations", type=float, default=0.0,
                    help="fraction of cut x pattern x colour combinations kept out of train/val (all go to test)")
     p.add_argument("--measure", type=int, default=0, help="run mediapipe on this many photos")
+    p.add_argument("--data-version", type=int, choices=(1, 2), default=1,
+                   help="1: the set the shipped generator was trained on (default); 2: dresses, jumpsuits, skirts, "
+                        "fabric, photographic backgrounds, greyscale and colour-cast photos")
     a = p.parse_args(argv)
 
     from .dataset import generate_dataset
@@ -30,11 +33,12 @@ def main(argv=None) -> int:
     workers = a.workers or os.cpu_count() or 1
     t0 = time.perf_counter()
     manifest = generate_dataset(a.out, a.items, a.photos_per_item, a.seed, workers=workers, image_size=a.size,
-                                holdout_combinations=a.holdout_combinations)
+                                holdout_combinations=a.holdout_combinations, data_version=a.data_version)
     wall = time.perf_counter() - t0
     pairs = a.items * a.photos_per_item
     report = {"items": a.items, "photos_per_item": a.photos_per_item, "pairs": pairs, "seed": a.seed,
-              "workers": workers, "image_size": a.size, "holdout_combinations": a.holdout_combinations, "wall_s": round(wall, 2),
+              "workers": workers, "image_size": a.size, "holdout_combinations": a.holdout_combinations,
+              "data_version": a.data_version, "wall_s": round(wall, 2),
               "pairs_per_s": round(pairs / wall, 2), "manifest": str(manifest)}
     print(f"{pairs} pairs in {wall:.1f} s with {workers} workers: {pairs / wall:.1f} pairs/s -> {manifest}")
     if a.measure:

@@ -53,33 +53,38 @@ def combination(spec) -> tuple[str, str, str]:
     return (spec.cut, spec.pattern, spec.colour)
 
 
-def held_out_combinations(seed: int, fraction: float) -> set[tuple[str, str, str]]:
+def held_out_combinations(seed: int, fraction: float, data_version: int = 1) -> set[tuple[str, str, str]]:
     """A seeded ``fraction`` of every possible cut x pattern x colour combination, never drawn into train or val.
 
     Items with such a combination all go to the test split, so the evaluation can ask whether search finds products
     whose *combination* it has never seen, not just products it has never seen (87 % of randomly held-out items share
-    cut, pattern and colour with a training item)."""
+    cut, pattern and colour with a training item). ``data_version`` 2 draws from its wider list of cuts."""
     from .garments import BOTTOM_CUTS, PALETTE, PATTERNS, TOP_CUTS
 
     if fraction <= 0:
         return set()
-    combos = [(c, p, col) for c in TOP_CUTS + BOTTOM_CUTS for p in PATTERNS for col in PALETTE]
+    if int(data_version) == 2:
+        from .garments_v2 import ALL_CUTS
+        cuts = ALL_CUTS
+    else:
+        cuts = TOP_CUTS + BOTTOM_CUTS
+    combos = [(c, p, col) for c in cuts for p in PATTERNS for col in PALETTE]
     rng = np.random.default_rng([int(seed), 0xC0B0])
     n = int(round(len(combos) * min(float(fraction), 1.0)))
     return {combos[i] for i in rng.permutation(len(combos))[:n]}
 
 
 def assign_splits_with_holdout(n_items: int, seed: int, split=(0.8, 0.1, 0.1),
-                               holdout_fraction: float = 0.0) -> list[str]:
+                               holdout_fraction: float = 0.0, data_version: int = 1) -> list[str]:
     """``assign_splits``, then every item whose combination is held out moves to test (and no such item stays in
     train or val). With ``holdout_fraction`` 0 this is exactly ``assign_splits``."""
     splits = assign_splits(n_items, seed, split)
-    held = held_out_combinations(seed, holdout_fraction)
+    held = held_out_combinations(seed, holdout_fraction, data_version)
     if not held:
         return splits
     from .garments import make_item
 
-    return ["test" if combination(make_item(seed, i)) in held else s for i, s in enumerate(splits)]
+    return ["test" if combination(make_item(seed, i, data_version)) in held else s for i, s in enumerate(splits)]
 
 
 def _init_worker() -> None:
@@ -93,20 +98,25 @@ def _init_worker() -> None:
 
 def _render_chunk(args) -> list[tuple[dict, list[dict]]]:
     """Render and write a chunk of items; returns (item row, manifest rows) per item."""
-    out_dir, seed, jobs, photos_per_item, size, held = args
+    out_dir, seed, jobs, photos_per_item, size, held, data_version = args
     from .person import render_photo_raw
+    from .person_v2 import render_photo_v2
 
     out = Path(out_dir)
     results = []
     for index, split in jobs:
-        spec = make_item(seed, index)
+        spec = make_item(seed, index, data_version)
         iid = spec.item_id
         stock_rel = f"stock/{iid}.png"
         render_stock(spec, size).save(out / stock_rel, optimize=False, compress_level=6)
-        rows = []
+        rows, details = [], []
         for k in range(photos_per_item):
-            img, mask, kps, quality = render_photo_raw(spec, photo_seed(seed, index, k), size)
             photo_rel, mask_rel = f"photos/{iid}_{k}.jpg", f"masks/{iid}_{k}.png"
+            if data_version == 2:  # v2 records each photo's background kind and treatment
+                img, mask, kps, quality, meta = render_photo_v2(spec, photo_seed(seed, index, k), size)
+                details.append({"photo": photo_rel, **meta})
+            else:
+                img, mask, kps, quality = render_photo_raw(spec, photo_seed(seed, index, k), size)
             img.save(out / photo_rel, "JPEG", quality=quality)
             Image.fromarray(((mask > 0.5) * 255).astype(np.uint8), "L").save(out / mask_rel)
             rows.append({"photo": photo_rel, "stock": stock_rel, "item_id": iid, "garment": spec.garment,
@@ -114,6 +124,8 @@ def _render_chunk(args) -> list[tuple[dict, list[dict]]]:
                          "keypoints": {n: [round(x, 1), round(y, 1)] for n, (x, y) in kps.items()}})
         item = {**spec.to_json(), "split": split, "stock": stock_rel, "photos": photos_per_item,
                 "unseen_combination": combination(spec) in held}
+        if data_version == 2:
+            item["photo_details"] = details
         results.append((item, rows))
     return results
 
@@ -141,7 +153,7 @@ def _progress(total: int, desc: str):
 
 def generate_dataset(out_dir, items: int, photos_per_item: int, seed: int = 0, workers: int | None = None,
                      image_size: int = 384, split=(0.8, 0.1, 0.1), progress: bool = True,
-                     contact_sheet: bool = True, holdout_combinations: float = 0.0) -> Path:
+                     contact_sheet: bool = True, holdout_combinations: float = 0.0, data_version: int = 1) -> Path:
     """Generate ``items`` catalogue items with ``photos_per_item`` street photos each; returns the manifest path.
 
     Layout under ``out_dir``: ``stock/ITEM.png``, ``photos/ITEM_K.jpg``, ``masks/ITEM_K.png``,
@@ -150,17 +162,25 @@ def generate_dataset(out_dir, items: int, photos_per_item: int, seed: int = 0, w
 
     ``holdout_combinations``: the fraction of cut x pattern x colour combinations kept out of train and val (their
     items are all test items, flagged ``unseen_combination`` in items.jsonl).
+
+    ``data_version``: 1 (default) is the set the shipped generator was trained on, byte for byte. 2 adds dresses,
+    jumpsuits (garment ``whole``) and skirts, fabric weave and folds, photographic backgrounds and greyscale /
+    colour-cast photos; its items.jsonl rows carry ``data_version: 2`` and ``photo_details`` (per photo: ``photo``,
+    ``background``, ``treatment``).
     """
+    data_version = int(data_version)
+    if data_version not in (1, 2):
+        raise ValueError(f"data_version must be 1 or 2, got {data_version}")
     out = Path(out_dir)
     for sub in ("stock", "photos", "masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    splits = assign_splits_with_holdout(items, seed, split, holdout_combinations)
-    held = held_out_combinations(seed, holdout_combinations)
+    splits = assign_splits_with_holdout(items, seed, split, holdout_combinations, data_version)
+    held = held_out_combinations(seed, holdout_combinations, data_version)
     workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
     # Small chunks keep the progress bar moving and the two workers evenly loaded.
     chunk = max(1, min(8, items // (workers * 8) or 1))
     jobs = [(i, splits[i]) for i in range(items)]
-    tasks = [(str(out), int(seed), jobs[i:i + chunk], int(photos_per_item), int(image_size), held)
+    tasks = [(str(out), int(seed), jobs[i:i + chunk], int(photos_per_item), int(image_size), held, data_version)
              for i in range(0, items, chunk)]
     bar = _progress(items * photos_per_item, "synth") if progress else None
     results: list[tuple[dict, list[dict]]] = []

@@ -91,6 +91,7 @@ class ItemSpec:
     pattern_variant: int = 0     # orientation / motif kind / block layout
     motif: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    data_version: int = 1        # 2: whole garments, skirts, fabric texture (garments_v2); 1 stays byte-identical
 
     @property
     def title(self) -> str:
@@ -107,6 +108,8 @@ class ItemSpec:
     def to_json(self) -> dict:
         d = asdict(self)
         d.pop("extra", None)
+        if self.data_version == 1:  # v1 items.jsonl stays exactly as it was
+            d.pop("data_version", None)
         d.update(title=self.title, category=self.garment, rgb=list(self.rgb), secondary_rgb=list(self.secondary_rgb))
         return d
 
@@ -135,8 +138,16 @@ def _contrasting(rng: np.random.Generator, base: str) -> str:
     return str(rng.choice(good or names))
 
 
-def make_item(seed: int, index: int) -> ItemSpec:
-    """The catalogue item number ``index`` of dataset ``seed``; depends on nothing else."""
+def make_item(seed: int, index: int, data_version: int = 1) -> ItemSpec:
+    """The catalogue item number ``index`` of dataset ``seed``; depends on nothing else.
+
+    ``data_version`` 2 draws from the wider v2 catalogue (``garments_v2.make_item_v2``: dresses, jumpsuits, skirts);
+    1, the default, is the catalogue the shipped generator and embedder were trained on."""
+    if int(data_version) == 2:
+        from .garments_v2 import make_item_v2
+        return make_item_v2(seed, index)
+    if int(data_version) != 1:
+        raise ValueError(f"data_version must be 1 or 2, got {data_version!r}")
     rng = np.random.default_rng([int(seed), int(index), 0x17E3])
     garment = "top" if rng.random() < 0.62 else "bottom"
     cut = str(rng.choice(TOP_CUTS, p=[0.36, 0.24, 0.16, 0.24]) if garment == "top"
@@ -409,6 +420,9 @@ def build_canvas(spec: ItemSpec) -> Canvas:
 @lru_cache(maxsize=48)
 def canvas_for(spec: ItemSpec) -> Canvas:
     """Per-process cache: a worker renders several photos of one item from one canvas."""
+    if spec.data_version == 2:
+        from .garments_v2 import build_canvas_v2
+        return build_canvas_v2(spec)
     return build_canvas(spec)
 
 

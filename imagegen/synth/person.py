@@ -489,9 +489,15 @@ def _draw_face(painter: _Painter, M: _Masks, hc, h: float, hair, iris, skin) -> 
 # Public API
 
 def render_photo_raw(spec: G.ItemSpec, seed, size: int = 384):
-    """(PIL image before JPEG, mask, keypoints, jpeg quality): the dataset saves the JPEG itself."""
+    """(PIL image before JPEG, mask, keypoints, jpeg quality): the dataset saves the JPEG itself.
+
+    v2 items (``spec.data_version == 2``) are drawn by ``person_v2`` (its per-photo meta is dropped here; the dataset
+    writer calls ``person_v2.render_photo_v2`` to keep it)."""
     from .scene import compose_photo
 
+    if spec.data_version == 2:
+        from .person_v2 import render_photo_v2
+        return render_photo_v2(spec, seed, size)[:4]
     rng = np.random.default_rng(seed)
     person = draw_person(spec, rng, size)
     return compose_photo(person, rng, size)
