@@ -1,0 +1,101 @@
+"""Benchmark a full re-index end to end: N stock images (rows in the database, PNG files on disk) read, decoded,
+embedded and inserted into a fresh milvus-lite collection by the index lifecycle's own code (workers.index_lifecycle),
+exactly as the index worker fills a build.
+
+    python bench/bench_reindex.py [--items 100000] [--versions hcg1 lite0-v1] [--processes 2] [--distinct 400]
+                                  [--out bench/results/reindex.json]
+
+The catalogue's stock images are 256 px procedural renders (imagegen.synth, as `seed_catalogue` makes them);
+rendering 100k of them would take over an hour, so `--distinct` files are rendered and the rows point at them in
+turn: every row still opens, decodes and embeds its file. The database is a fresh SQLite file in a temp folder.
+`--processes` is the decode+embed pool size (search.parallel_embed; 1 = the old serial path in one process).
+The machine's load average is recorded before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stack_bench import ROOT, django_for_fresh_stack  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--versions", nargs="+", default=["hcg1"])
+    ap.add_argument("--processes", type=int, nargs="+", default=[2])
+    ap.add_argument("--distinct", type=int, default=400)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "reindex.json"))
+    args = ap.parse_args()
+    os.environ.setdefault("TORCH_THREADS", "1")
+    var, _ = django_for_fresh_stack("bench-reindex-")
+
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from imagegen.synth import make_item, render_stock
+    from marketplace.catalogue.models import IndexCollection, Item, StockImage
+    from workers import index_lifecycle, runtime
+    from workers.catalogue_seed import STOCK_SIZE
+
+    media = Path(settings.MEDIA_ROOT) / "stock" / "bench"
+    media.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(args.distinct):
+        spec = make_item(3, i)
+        buf = io.BytesIO()
+        render_stock(spec, STOCK_SIZE).save(buf, format="PNG")
+        (media / f"s{i}.png").write_bytes(buf.getvalue())
+        names.append((f"stock/bench/s{i}.png", spec.garment))
+    seller = get_user_model().objects.create(username="bench")
+    for start in range(0, args.items, 5000):
+        n = min(5000, args.items - start)
+        items = Item.objects.bulk_create([Item(title=f"bench {start + j}", category=names[(start + j) % len(names)][1],
+                                               price=10, seller=seller) for j in range(n)])
+        StockImage.objects.bulk_create([StockImage(item=it, image=names[(start + j) % len(names)][0],
+                                                   index_dirty=False) for j, it in enumerate(items)])
+    print(f"{args.items} stock images in the database ({args.distinct} distinct files)", flush=True)
+
+    report = {"items": args.items, "distinct_files": args.distinct, "cpus": os.cpu_count(),
+              "load_start": os.getloadavg(), "results": []}
+    for version in args.versions:
+        for processes in args.processes:
+            os.environ["EMBEDDER_VERSION"] = version
+            os.environ["REINDEX_PROCESSES"] = str(processes)
+            from search import parallel_embed
+
+            parallel_embed.shutdown()
+            if processes > 1:  # start the pool (and load the embedder in it) before the clock, as a warm worker has
+                parallel_embed.embed_files(version, [str(media / "s0.png")] * (parallel_embed.CHUNK * processes + 1))
+            settings.VECTOR_INDEX_URI = str(var / f"milvus-{version}-{processes}.db")
+            runtime._index = None
+            IndexCollection.objects.all().delete()
+            load = os.getloadavg()
+            t = time.perf_counter()
+            while index_lifecycle.step(200, index_lifecycle.BUILD_BATCH):
+                pass
+            seconds = time.perf_counter() - t
+            live = IndexCollection.objects.get(state=IndexCollection.State.LIVE)
+            count = runtime.vector_index().count()
+            res = {"version": version, "processes": processes, "seconds": round(seconds, 1),
+                   "images_per_s": round(args.items / seconds), "stored": count, "done": live.done,
+                   "load_before": load, "load_after": os.getloadavg()}
+            report["results"].append(res)
+            print(json.dumps(res), flush=True)
+            runtime._index.close()
+            runtime._index = None
+    report["load_end"] = os.getloadavg()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
