@@ -1,0 +1,205 @@
+"""The generate stage in micro-batches: one delivery takes up to GPU_BATCH_MAX waiting photo jobs and runs the
+generators and the embedding on them as one batch.
+
+Why: G1 + G2 at 64 px cost 12 ms an image at batch 1 and 3.8 ms at batch 16 on CPU, and on a GPU batching is where
+throughput comes from. Why collect from the database and not from the broker: the job rows already say what is
+waiting, and a row is taken by the same conditional claim as a single job (marketplace.jobs.services.
+jobs_claim_batch), so everything that makes one job safe holds for each job of a batch:
+
+- each job is claimed with this delivery's token and its own lease, kept alive by its own heartbeat; the messages
+  of the jobs a batch took arrive later and find them held or moved on, and do nothing;
+- a photo that cannot be read or preprocessed fails alone, before the batch runs; if the batched forward itself
+  raises, each photo is run again alone, so only the one that breaks it fails;
+- a crash mid-batch leaves every job of the batch claimed with a lapsing lease: the leader's redelivery takes them
+  all back at once (same token), else the sweeper publishes each again, and each completes once (every write is
+  conditional on holding the claim).
+
+Latency: with GPU_BATCH_WAIT_MS = 0 (the default) a batch is only what is already queued when a photo is taken, so
+a photo alone never waits for company; under load the queue fills while a batch runs and batches form by themselves.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from django.conf import settings
+
+from marketplace.jobs import hops
+from marketplace.jobs import services as jobs
+from marketplace.jobs.models import ImageJob
+
+from . import runtime
+
+log = logging.getLogger(__name__)
+State = ImageJob.State
+COLLECT_POLL_S = 0.005
+
+
+@dataclass
+class Photo:
+    """One job of a batch, as far as it got."""
+
+    job: ImageJob
+    marks: dict
+    timings: dict = field(default_factory=dict)
+    pre: object = None  # a PreprocessResult (or the stored one: image, method, warnings)
+    result: object = None  # GenerationResult
+    vector: object = None
+
+
+def generate_batch(job_id: int, task_id: str) -> str:
+    """The gpu queue's task: claim this job, collect others waiting, run them as one batch."""
+    claimed_at = hops.now()
+    states = [State.PENDING, State.PREPROCESSING, State.GENERATING]
+    if not jobs.job_claimable(job_id, task_id, states):
+        # Most often a job an earlier batch took: its message arrives after the work is done. A read answers that
+        # without the claim's write, which would queue for SQLite's write lock behind the workers doing real work.
+        return "skipped: taken by a batch, done, failed, or held by a live delivery"
+    leader = jobs.job_claim(job_id, task_id, states, State.PREPROCESSING, count_attempt=True)
+    if leader is None:
+        return "skipped: not claimable (done, failed, or held by a live delivery)"
+    batch = [Photo(leader, {hops.CLAIMED: claimed_at})]
+    batch += [Photo(job, {hops.CLAIMED: hops.now()}) for job in collect(job_id, task_id)]
+    ids = [p.job.pk for p in batch]
+    with contextlib.ExitStack() as beats:
+        for p in batch:
+            beats.enter_context(jobs.job_heartbeat(p.job.pk, task_id))
+        try:
+            return run(batch, task_id)
+        except Exception as exc:  # e.g. the active model does not load: every job still held says why
+            from .pipeline import _reason
+
+            log.error("batch %s failed\n%s", ids, traceback.format_exc())
+            for pk in ids:  # conditional on still holding it: a job already failed or handed on is left alone
+                jobs.job_fail(pk, task_id, _reason("generating the stock image", exc))
+            return "failed"
+
+
+def collect(leader_id: int, task_id: str) -> list[ImageJob]:
+    """Claim up to GPU_BATCH_MAX - 1 further waiting jobs, waiting at most GPU_BATCH_WAIT_MS for them to arrive."""
+    limit = max(1, settings.GPU_BATCH_MAX) - 1
+    deadline = time.monotonic() + settings.GPU_BATCH_WAIT_MS / 1000
+    taken: list[ImageJob] = []
+    while len(taken) < limit:
+        taken += jobs.jobs_claim_batch(task_id, [leader_id, *(j.pk for j in taken)], limit - len(taken),
+                                       preprocessed=settings.PREPROCESS_SEPARATE)
+        if len(taken) >= limit or time.monotonic() >= deadline:
+            break
+        time.sleep(COLLECT_POLL_S)
+    return taken
+
+
+def run(batch: list[Photo], task_id: str) -> str:
+    from .pipeline import _reason
+
+    started = hops.now()
+    generator, version = runtime.active_generator()
+    for p in batch:
+        p.marks.update({hops.STARTED: started, hops.BATCH_SIZE: len(batch)})
+        if p.job.published_at:
+            p.marks[hops.PUBLISHED] = p.job.published_at.timestamp()
+        try:
+            prepare_photo(p, generator)
+        except ReadError as exc:
+            jobs.job_fail(p.job.pk, task_id, f"the photo could not be read: {exc}")
+            p.job = None
+        except Exception as exc:
+            log.error("job %s: preprocessing failed\n%s", p.job.pk, traceback.format_exc())
+            jobs.job_fail(p.job.pk, task_id, _reason("generating the stock image", exc))
+            p.job = None
+    held = set(jobs.jobs_advance([p.job.pk for p in batch if p.job], task_id, State.GENERATING))
+    ready = [p for p in batch if p.job and p.job.pk in held]
+    if not ready:
+        return f"batch of {len(batch)}: nothing left to generate"
+    if settings.PIPELINE_FAULT_DELAY_S:  # fault injection for crash tests; 0 in production
+        time.sleep(settings.PIPELINE_FAULT_DELAY_S)
+    embedder = runtime.live_embedder()
+    failed: list[tuple[Photo, BaseException]] = []
+    try:
+        _forward(ready, generator, embedder)
+    except Exception as exc:
+        if len(ready) == 1:
+            log.error("job %s: generate failed\n%s", ready[0].job.pk, traceback.format_exc())
+            failed.append((ready[0], exc))
+        else:  # isolate the photo that breaks the batch: each alone, so only it fails
+            log.warning("batch of %d failed; running its photos one by one\n%s", len(ready), traceback.format_exc())
+            for p in ready:
+                try:
+                    _forward([p], generator, embedder)
+                except Exception as one:
+                    log.error("job %s: generate failed\n%s", p.job.pk, traceback.format_exc())
+                    failed.append((p, one))
+    for p, exc in failed:
+        jobs.job_fail(p.job.pk, task_id, _reason("generating the stock image", exc))
+    ready = [p for p in ready if all(p is not f for f, _ in failed)]
+    return _store_and_hand_on(ready, task_id, version, embedder, len(batch))
+
+
+class ReadError(Exception):
+    """The stored photo cannot be decoded (or is gone): the user's photo, not the worker, is at fault."""
+
+
+def prepare_photo(p: Photo, generator) -> None:
+    """Decode and preprocess one photo (mediapipe, per photo), or load what the separate CPU stage stored."""
+    from imagegen.images import ImageInputError, load_image
+
+    job = p.job
+    if job.preprocessed_input:
+        from PIL import Image
+
+        with job.preprocessed_input.open("rb") as fh:
+            image = Image.open(fh).convert("RGB")
+        p.pre = SimpleNamespace(image=image, method=job.preprocess_method, warnings=list(job.warnings or []))
+        p.timings = {k: job.timings[k] for k in ("decode", "preprocess") if k in (job.timings or {})}
+        return
+    t0 = time.perf_counter()
+    try:
+        with job.source_image.open("rb") as fh:
+            # The web process's limits (marketplace/uploads.py), so what it accepted is never refused here.
+            photo = load_image(fh.read(), max_pixels=settings.UPLOAD_MAX_PIXELS, min_side=settings.UPLOAD_MIN_SIDE,
+                               max_bytes=settings.UPLOAD_MAX_BYTES)
+    except (ImageInputError, FileNotFoundError) as exc:
+        raise ReadError(str(exc)) from exc
+    p.timings["decode"] = (time.perf_counter() - t0) * 1000
+    p.pre, p.timings["preprocess"] = generator.preprocess(photo, job.garment_type)
+
+
+def _forward(photos: list[Photo], generator, embedder) -> None:
+    """G1 -> G2 and the embedding, each as one batch; per-photo timings are the batch's divided by its size."""
+    results = generator.generate_preprocessed([p.pre for p in photos], [p.timings.get("preprocess", 0.0)
+                                                                       for p in photos])
+    t0 = time.perf_counter()
+    vectors = embedder.embed_images([r.stock for r in results])
+    embed_ms = (time.perf_counter() - t0) * 1000 / len(photos)
+    done = hops.now()
+    for p, result, vector in zip(photos, results, vectors):
+        p.result, p.vector = result, vector
+        p.timings.update(stage1=result.timings_ms["stage1"], stage2=result.timings_ms["stage2"], embed=embed_ms)
+        p.marks[hops.GENERATED] = done
+
+
+def _store_and_hand_on(ready: list[Photo], task_id: str, version, embedder, size: int) -> str:
+    from .pipeline import _reason, _store_generated
+
+    fields = {}
+    for p in ready:
+        try:
+            _store_generated(p.job, p.result, p.vector, embedder.version)
+        except Exception as exc:
+            log.error("job %s: storing the generated image failed\n%s", p.job.pk, traceback.format_exc())
+            jobs.job_fail(p.job.pk, task_id, _reason("storing the stock image", exc))
+            continue
+        p.marks[hops.STORED] = hops.now()
+        timings = {**(p.job.timings or {}), **{k: round(v, 1) for k, v in p.timings.items()}}
+        fields[p.job.pk] = dict(timings=timings, preprocess_method=p.result.method, warnings=list(p.result.warnings),
+                                model_label=p.result.model_label, model_version=version,
+                                marks={**(p.job.marks or {} if p.job.preprocessed_input else {}), **p.marks})
+    handed = jobs.jobs_hand_on(task_id, fields, State.SEARCHING)
+    if size == 1:
+        return "generated" if handed else "failed"
+    return f"generated {len(handed)} of a batch of {size}"
+
