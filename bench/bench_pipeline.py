@@ -1,11 +1,19 @@
-"""Upload -> done latency on the embedded default (SQLite, valkey-server, Celery workers, milvus-lite).
+"""Upload -> done latency per hop, and micro-batching, on the embedded default (SQLite, valkey, Celery, milvus-lite).
 
-Starts a fresh stack in a temporary folder, seeds and indexes a catalogue, then uploads N street photos through the
-HTTP API one after another and waits for each job. The baseline, measured in the same run, is the compute the
-workers spent on the same jobs (the sum of the per-stage timings the jobs record): the ratio is what queueing,
-two task hops, the database and HTTP polling add on top.
+Starts a fresh stack in a temporary folder, seeds and indexes a catalogue, then for each batch size (the gpu worker
+is restarted with GPU_BATCH_MAX = that size):
 
-    .venv/bin/python bench/bench_pipeline.py --uploads 20 [--items 80] [--out bench/results/pipeline.json]
+- **low load**: N street photos uploaded through the HTTP API one after another, each waited for; the client polls
+  every `--poll` seconds. Per hop (marketplace.jobs.hops: the marks each stage writes on the job row, plus the
+  client's own send / 202 / saw-done times) p50 and p95, and the ratio of upload -> done to the workers' compute of
+  the same jobs (the sum of the stage timings: decode, preprocess, stage1, stage2, embed, search). Both the client's
+  upload -> done (includes its polling) and upload -> recorded finish (the row's finished_at) are reported.
+- **under load**: M uploads sent by C concurrent clients; photos/s from the first send to the last finished_at,
+  against the ideal cores / per-photo compute (the low-load compute p50 of the batch-1 run, measured in this run),
+  and the batch sizes the gpu worker actually formed.
+
+    .venv/bin/python bench/bench_pipeline.py --uploads 20 --batch 1,4,8,16 --load 100 --concurrency 20 \
+        [--poll 0.005] [--separate 2] [--out bench/results/pipeline.json]
 """
 from __future__ import annotations
 
@@ -14,6 +22,9 @@ import json
 import os
 import statistics
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,49 +32,197 @@ sys.path.insert(0, str(ROOT))
 
 import stack_bench  # noqa: E402  (bench/ is on sys.path when a benchmark runs as a script)
 
+COMPUTE = ("decode", "preprocess", "stage1", "stage2", "embed", "search")
+
+
+def pct(xs, q):
+    from workers.demo import percentile
+
+    return percentile(list(xs), q)
+
+
+def restart_gpu_worker(stack, env: dict) -> None:
+    """The gpu worker again with `env` added (a batch size), warmed up by one upload before the clock starts."""
+    from workers.stack import start_worker
+
+    for i, svc in enumerate(stack.services):
+        if svc.name == "gpu":
+            svc.stop()
+            stack.services[i] = start_worker("gpu", "gpu", {**stack.env(), "WORKER_WARMUP": "generator", **env},
+                                             stack.log_dir)
+
+
+def job_row(job_id: int):
+    from marketplace.jobs.models import ImageJob
+
+    return ImageJob.objects.get(pk=job_id)
+
+
+def low_load(api, photos, poll: float) -> dict:
+    """Sequential uploads; per job: client times, row marks, stage timings."""
+    from marketplace.jobs import hops
+
+    rows = []
+    for image, garment in photos:
+        status, listing = api.post_json("/api/listings/", {"title": "bench", "garment_type": garment})
+        assert status == 201, listing
+        sent = time.time()
+        status, accepted = api.post_image(f"/api/listings/{listing['id']}/photos/", image)
+        answered = time.time()
+        assert status == 202, accepted
+        job = api.wait_job(accepted["job"]["url"], poll=poll)
+        seen = time.time()
+        assert job["state"] == "done", job["error"]
+        row = job_row(job["id"])
+        finished = row.finished_at.timestamp()
+        per_hop = {"HTTP upload request (send -> 202)": (answered - sent) * 1000,
+                   "upload received -> row created": (row.created_at.timestamp() - sent) * 1000,
+                   **hops.hop_ms(row.marks, row.created_at.timestamp(), finished),
+                   "client's wait for its next poll": (seen - finished) * 1000}
+        rows.append({"e2e_client_ms": (seen - sent) * 1000, "e2e_recorded_ms": (finished - sent) * 1000,
+                     "compute_ms": sum(float(row.timings.get(k, 0)) for k in COMPUTE), "hops": per_hop,
+                     "timings": row.timings, "batch_size": row.marks.get(hops.BATCH_SIZE)})
+    return summarise_low(rows)
+
+
+def summarise_low(rows: list[dict]) -> dict:
+    e2e = [r["e2e_client_ms"] for r in rows]
+    rec = [r["e2e_recorded_ms"] for r in rows]
+    comp = [r["compute_ms"] for r in rows]
+    names = list(dict.fromkeys(k for r in rows for k in r["hops"]))
+    stages = list(dict.fromkeys(k for r in rows for k in r["timings"]))
+    return {
+        "uploads": len(rows),
+        "upload_to_done_ms": {"p50": pct(e2e, 50), "p95": pct(e2e, 95), "max": max(e2e)},
+        "upload_to_recorded_finish_ms": {"p50": pct(rec, 50), "p95": pct(rec, 95)},
+        "worker_compute_ms": {"p50": pct(comp, 50), "p95": pct(comp, 95)},
+        "ratio_p50": pct(e2e, 50) / pct(comp, 50), "ratio_p95": pct(e2e, 95) / pct(comp, 95),
+        "ratio_recorded_p50": pct(rec, 50) / pct(comp, 50), "ratio_recorded_p95": pct(rec, 95) / pct(comp, 95),
+        "hops_ms": {n: {"p50": pct([r["hops"][n] for r in rows if n in r["hops"]], 50),
+                        "p95": pct([r["hops"][n] for r in rows if n in r["hops"]], 95)} for n in names},
+        "stage_ms_p50": {k: statistics.median(float(r["timings"][k]) for r in rows if k in r["timings"])
+                         for k in stages},
+        "batch_sizes": sorted({r["batch_size"] for r in rows if r["batch_size"]}),
+    }
+
+
+def under_load(api, photos, uploads: int, concurrency: int) -> dict:
+    """`uploads` photos from `concurrency` clients at once; waits on the job rows (no HTTP polling load)."""
+    from marketplace.jobs import hops
+    from marketplace.jobs.models import ImageJob
+
+    listings = [api.post_json("/api/listings/", {"title": f"load {n}", "garment_type": "top"})[1]["id"]
+                for n in range(concurrency)]
+    job_ids, lock = [], threading.Lock()
+
+    def one(n: int):
+        status, body = api.post_image(f"/api/listings/{listings[n % concurrency]}/photos/", photos[n % len(photos)][0])
+        assert status == 202, body
+        with lock:
+            job_ids.append(body["job"]["id"])
+
+    t0 = time.time()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(uploads)))
+    deadline = time.time() + 600
+    while ImageJob.objects.filter(pk__in=job_ids).exclude(state__in=["done", "failed"]).exists():
+        assert time.time() < deadline, "jobs did not finish"
+        time.sleep(0.05)
+    jobs = list(ImageJob.objects.filter(pk__in=job_ids))
+    last = max(j.finished_at.timestamp() for j in jobs)
+    sizes = [j.marks.get(hops.BATCH_SIZE, 0) for j in jobs]
+    e2e = [(j.finished_at - j.created_at).total_seconds() * 1000 for j in jobs]
+    comp = [sum(float(j.timings.get(k, 0)) for k in COMPUTE) for j in jobs]
+    return {"uploads": uploads, "concurrency": concurrency, "failed": sum(j.state != "done" for j in jobs),
+            "elapsed_s": last - t0, "photos_per_s": uploads / (last - t0),
+            "created_to_finished_ms": {"p50": pct(e2e, 50), "p95": pct(e2e, 95)},
+            "compute_per_photo_ms_p50": pct(comp, 50),
+            "batch_size": {"mean": statistics.mean(sizes), "max": max(sizes),
+                           "histogram": {str(k): sizes.count(k) for k in sorted(set(sizes))}}}
+
+
+def table(result: dict) -> str:
+    out = []
+    for run in result["runs"]:
+        low = run["low_load"]
+        out.append(f"\n== GPU_BATCH_MAX={run['batch_max']}, TORCH_THREADS={run['torch_threads']}: "
+                   f"{low['uploads']} sequential uploads "
+                   f"(batches formed: {low['batch_sizes']}) ==")
+        out.append(f"{'hop':44}{'p50 ms':>9}{'p95 ms':>9}")
+        for name, v in low["hops_ms"].items():
+            out.append(f"{name:44}{v['p50']:>9.1f}{v['p95']:>9.1f}")
+        for label, key in (("upload -> done (client, polling)", "upload_to_done_ms"),
+                           ("upload -> recorded finish", "upload_to_recorded_finish_ms"),
+                           ("workers' compute (floor)", "worker_compute_ms")):
+            out.append(f"{label:44}{low[key]['p50']:>9.1f}{low[key]['p95']:>9.1f}")
+        out.append(f"ratio to compute: client p50 {low['ratio_p50']:.2f}x p95 {low['ratio_p95']:.2f}x; "
+                   f"recorded p50 {low['ratio_recorded_p50']:.2f}x p95 {low['ratio_recorded_p95']:.2f}x")
+        out.append("stage p50 ms: " + ", ".join(f"{k} {v:.1f}" for k, v in low["stage_ms_p50"].items()))
+        if run.get("under_load"):
+            ld = run["under_load"]
+            ideal, lat = result["ideal_photos_per_s"], ld["created_to_finished_ms"]
+            out.append(f"under load: {ld['uploads']} uploads at {ld['concurrency']} concurrent -> "
+                       f"{ld['photos_per_s']:.1f} photos/s ({ld['elapsed_s']:.1f} s), ideal {ideal:.1f}"
+                       f" -> {ld['photos_per_s'] / ideal * 100:.0f} %; batch sizes {ld['batch_size']['histogram']}; "
+                       f"created -> finished p50 {lat['p50']:.0f} ms p95 {lat['p95']:.0f} ms; failed {ld['failed']}")
+    out.append(f"\n== summary (ideal {result['ideal_photos_per_s']:.1f} photos/s = cores / low-load compute p50 of the "
+               f"first configuration) ==")
+    out.append(f"{'batch':>6}{'threads':>8}{'e2e p50':>9}{'e2e p95':>9}{'compute p50':>12}{'x p50':>7}{'x p95':>7}"
+               f"{'rec x p50':>10}{'photos/s':>9}{'% ideal':>8}{'mean batch':>11}")
+    for run in result["runs"]:
+        low, ld = run["low_load"], run.get("under_load") or {}
+        out.append(f"{run['batch_max']:>6}{run['torch_threads']!s:>8}{low['upload_to_done_ms']['p50']:>9.0f}"
+                   f"{low['upload_to_done_ms']['p95']:>9.0f}{low['worker_compute_ms']['p50']:>12.0f}"
+                   f"{low['ratio_p50']:>7.2f}{low['ratio_p95']:>7.2f}{low['ratio_recorded_p50']:>10.2f}"
+                   f"{ld.get('photos_per_s', float('nan')):>9.1f}"
+                   f"{ld.get('photos_per_s', float('nan')) / result['ideal_photos_per_s'] * 100:>8.0f}"
+                   f"{(ld.get('batch_size') or {}).get('mean', float('nan')):>11.1f}")
+    return "\n".join(out)
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--uploads", type=int, default=20)
+    ap.add_argument("--uploads", type=int, default=20, help="sequential uploads per batch size")
+    ap.add_argument("--batch", default="1,8", help="GPU_BATCH_MAX values to run, e.g. 1,4,8,16")
+    ap.add_argument("--torch-threads", default="1", help="the gpu worker's TORCH_THREADS values to run each batch size "
+                    "with (0: torch's default, a thread per core)")
+    ap.add_argument("--load", type=int, default=100, help="uploads under load per batch size (0: skip)")
+    ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--poll", type=float, default=0.005, help="the client's poll interval (s)")
     ap.add_argument("--items", type=int, default=80)
+    ap.add_argument("--separate", type=int, default=0, metavar="N",
+                    help="PREPROCESS_SEPARATE with N cpu worker processes that preprocess for the gpu worker")
+    ap.add_argument("--label", default="")
     ap.add_argument("--out", default=str(ROOT / "bench/results/pipeline.json"))
     args = ap.parse_args()
 
+    env = {"THROTTLE_UPLOAD": "100000/min", **({"PREPROCESS_SEPARATE": "1"} if args.separate else {})}
+    os.environ.update(env)  # before Django reads its settings: the stack's processes inherit them from here
     var, valkey_port = stack_bench.django_for_fresh_stack("bench-pipeline-")
 
     from workers import demo
     from workers.catalogue_seed import street_photo
 
-    with stack_bench.seeded_stack(var, valkey_port, args.items) as stack:
+    result = {"label": args.label, "catalogue_items": args.items, "poll_s": args.poll, "separate": args.separate,
+              "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()}, "runs": []}
+    with stack_bench.seeded_stack(var, valkey_port, args.items, extra_env=env,
+                                  **({"cpu_workers": args.separate} if args.separate else {})) as stack:
         api = demo.Api(stack.service("web").extra["url"], demo.user_token("bench-seller", role="seller"))
-        photos = [street_photo(i % args.items, photo_seed=3000 + i) for i in range(args.uploads + 1)]
-        demo.seller_upload(api, *photos[0])  # warm-up: the workers load their models on their first task
-        e2e, compute, stages = [], [], {}
-        for image, garment in photos[1:]:
-            up = demo.seller_upload(api, image, garment)
-            assert up.job["state"] == "done", up.job["error"]
-            e2e.append(up.latency_s * 1000)
-            t = up.job["timings"]
-            work = sum(v for k, v in t.items() if k != "total")
-            compute.append(work)
-            for k, v in t.items():
-                stages.setdefault(k, []).append(v)
-
-    p = lambda xs, q: demo.percentile(xs, q)  # noqa: E731
-    result = {
-        "uploads": args.uploads, "catalogue_items": args.items,
-        "upload_to_done_ms": {"p50": p(e2e, 50), "p95": p(e2e, 95), "max": max(e2e)},
-        "worker_compute_ms": {"p50": p(compute, 50), "p95": p(compute, 95)},
-        "overhead_ratio_p50": p(e2e, 50) / p(compute, 50),
-        "stage_ms_p50": {k: statistics.median(v) for k, v in stages.items()},
-        "machine": {"cpus": os.cpu_count()},
-    }
-    print(f"\nupload -> done over {args.uploads} uploads (catalogue {args.items} items, embedded default, CPU)")
-    print(f"{'':28}{'p50 ms':>10}{'p95 ms':>10}")
-    print(f"{'upload -> done (HTTP)':28}{result['upload_to_done_ms']['p50']:>10.0f}{result['upload_to_done_ms']['p95']:>10.0f}")
-    print(f"{'worker compute (baseline)':28}{result['worker_compute_ms']['p50']:>10.0f}{result['worker_compute_ms']['p95']:>10.0f}")
-    print(f"ratio end-to-end / compute (p50): {result['overhead_ratio_p50']:.2f}x")
-    print("stage p50 ms: " + ", ".join(f"{k} {v:.1f}" for k, v in result["stage_ms_p50"].items()))
+        photos = [street_photo(i % args.items, photo_seed=3000 + i) for i in range(max(args.uploads, 40) + 1)]
+        configs = [(int(b), int(t)) for t in args.torch_threads.split(",") for b in args.batch.split(",")]
+        for n, threads in configs:
+            restart_gpu_worker(stack, {"GPU_BATCH_MAX": str(n), "TORCH_THREADS": str(threads)})
+            demo.seller_upload(api, *photos[0])  # warm-up: the first task loads what the warm-up thread has not
+            run = {"batch_max": n, "torch_threads": threads or "default",
+                   "low_load": low_load(api, photos[1:args.uploads + 1], args.poll)}
+            if args.load:
+                run["under_load"] = under_load(api, photos[1:], args.load, args.concurrency)
+            result["runs"].append(run)
+            if "ideal_photos_per_s" not in result:
+                per_photo = run["low_load"]["worker_compute_ms"]["p50"]
+                result["ideal_photos_per_s"] = os.cpu_count() * 1000 / per_photo
+    result["machine"]["load_after"] = os.getloadavg()
+    print(table(result))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -4,7 +4,15 @@ Counts what must be zero (5xx answers, uploads accepted but whose job never fini
 one job or a job with duplicate suggestions = duplicated) and times the upload request itself (p50/p95: the answer
 the seller waits for, not the job), plus accepted photos per second and how long the workers took to finish them.
 
-    .venv/bin/python bench/bench_uploads.py [--uploads 200] [--concurrency 20] [--out bench/results/uploads.json]
+Where a request's time goes: each answer's `Server-Timing` header (marketplace/request_timing.py) gives the phases
+inside Django (validate, db, publish, app = parsing/auth/serializing, total); the client's time minus `total` is the
+wait outside Django (accept queue, a free thread, the CPU). p50/p95 of each are printed and stored.
+
+`--peers`: on the production peers instead of the embedded default: PostgreSQL 15 + Redis 7 (Debian's binaries,
+workers/peers.py) and two model workers. `--web runserver|gunicorn` picks the web server (default: the Stack's).
+
+    .venv/bin/python bench/bench_uploads.py [--uploads 200] [--concurrency 20] [--peers] [--web gunicorn]
+        [--label after] [--out bench/results/uploads.json]
 """
 from __future__ import annotations
 
@@ -14,6 +22,9 @@ import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,6 +33,25 @@ sys.path.insert(0, str(ROOT))
 
 import stack_bench  # noqa: E402  (bench/ is on sys.path when a benchmark runs as a script)
 
+PHASES = ["validate", "file", "insert", "db", "publish", "app", "total", "outside"]
+
+
+def post_image_timed(base: str, token: str, path: str, image: bytes) -> tuple[int, dict, dict]:
+    """The multipart upload of demo.Api.post_image, also returning the answer's Server-Timing as {phase: ms}."""
+    from marketplace.request_timing import parse_header
+
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode() + image + f"\r\n--{boundary}--\r\n".encode())
+    req = urllib.request.Request(base + path, data=body, method="POST")
+    req.add_header("Authorization", f"Token {token}")
+    req.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read() or b"null"), parse_header(resp.headers.get("Server-Timing", ""))
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null"), parse_header(err.headers.get("Server-Timing", ""))
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,9 +59,29 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--items", type=int, default=40)
     ap.add_argument("--label", default="", help="a note stored with the result (e.g. before/after)")
+    ap.add_argument("--peers", action="store_true", help="PostgreSQL + Redis and two model workers")
+    ap.add_argument("--web", choices=["runserver", "gunicorn"], default=None, help="the web server (default: Stack's)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/uploads.json"))
     args = ap.parse_args()
+    load_before = os.getloadavg()
 
+    pg = None
+    if args.peers:
+        from workers.peers import Postgres, peers_env
+
+        pg = Postgres().start()  # durable (fsync on), as in production
+        os.environ.update(peers_env(pg, secret_key="bench-only-secret-key"))
+    try:
+        run(args, load_before)
+    finally:
+        if pg is not None:
+            from django.db import connections
+
+            connections.close_all()
+            pg.stop()
+
+
+def run(args, load_before) -> None:
     var, valkey_port = stack_bench.django_for_fresh_stack("bench-uploads-")
     from django.db.models import Count
 
@@ -42,8 +92,15 @@ def main() -> None:
 
     photos = [street_photo(i % args.items, photo_seed=5000 + i)[0] for i in range(args.concurrency)]
     extra = {"THROTTLE_UPLOAD": "100000/min"}  # one seller sends all of them: the per-user limit is not measured here
-    with stack_bench.seeded_stack(var, valkey_port, args.items, extra_env=extra) as stack:
-        api = demo.Api(stack.service("web").extra["url"], demo.user_token("bench-seller", role="seller"))
+    stack_kwargs = {"extra_env": extra}
+    if args.peers:
+        stack_kwargs.update(broker="redis", gpu_workers=2)
+    if args.web:
+        stack_kwargs["web_server"] = args.web
+    with stack_bench.seeded_stack(var, valkey_port, args.items, **stack_kwargs) as stack:
+        base, token = stack.service("web").extra["url"], demo.user_token("bench-seller", role="seller")
+        web_name = stack.service("web").extra.get("server", "runserver")
+        api = demo.Api(base, token)
         listing_ids = [api.post_json("/api/listings/", {"title": f"bench {n}", "garment_type": "top"})[1]["id"]
                        for n in range(args.concurrency)]
         demo.seller_upload(api, photos[0], "top")  # warm-up: the workers load their models on their first task
@@ -51,9 +108,15 @@ def main() -> None:
 
         def one(n: int):
             t0 = time.perf_counter()
-            status, body = api.post_image(f"/api/listings/{listing_ids[n % len(listing_ids)]}/photos/",
-                                          photos[n % len(photos)])
-            return status, body, (time.perf_counter() - t0) * 1000
+            status, body, timing = post_image_timed(base, token, f"/api/listings/{listing_ids[n % len(listing_ids)]}"
+                                                    "/photos/", photos[n % len(photos)])
+            ms = (time.perf_counter() - t0) * 1000
+            if "total" in timing:
+                timing["outside"] = ms - timing["total"]
+            timings.append(timing)
+            return status, body, ms
+
+        timings: list[dict] = []
 
         t_start = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
@@ -91,9 +154,14 @@ def main() -> None:
         "request_ms": {"p50": p(ms, 50), "p95": p(ms, 95), "max": max(ms)},
         "accepted_per_s": len(accepted) / (t_sent - t_start),
         "all_jobs_finished_after_s": t_done - t_start,
-        "machine": {"cpus": os.cpu_count()},
+        "phases_ms": {ph: {"p50": p(v, 50), "p95": p(v, 95)} for ph in PHASES
+                      if (v := [t[ph] for t in timings if ph in t])},
+        "stack": {"web": web_name, "peers": ("postgresql+redis, 2 gpu workers" if args.peers
+                                             else "embedded (sqlite, valkey, 1 gpu worker)")},
+        "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg()},
     }
-    print(f"\n{args.uploads} uploads, {args.concurrency} concurrent (embedded stack, one seller, CPU)")
+    print(f"\n{args.uploads} uploads, {args.concurrency} concurrent ({result['stack']['peers']}, web {web_name}, "
+          f"one seller, CPU; load before {load_before[0]:.2f})")
     print(f"{'5xx':>5}{'lost':>6}{'dup':>5}{'failed':>8}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'photos/s':>10}"
           f"{'all done s':>12}")
     r = result
@@ -101,6 +169,9 @@ def main() -> None:
           f"{r['request_ms']['p50']:>9.0f}{r['request_ms']['p95']:>9.0f}{r['request_ms']['max']:>9.0f}"
           f"{r['accepted_per_s']:>10.1f}{r['all_jobs_finished_after_s']:>12.1f}")
     print(f"status codes: {result['status_counts']}")
+    print("where the time goes (ms):" + "".join(f"{ph:>10}" for ph in result["phases_ms"]))
+    for q in ("p50", "p95"):
+        print(f"{q:>25}" + "".join(f"{v[q]:>10.1f}" for v in result["phases_ms"].values()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

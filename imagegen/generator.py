@@ -171,8 +171,6 @@ class StockImageGenerator:
 
     def generate_batch(self, images: Sequence[Any], garments: Sequence[str] | str = "top") -> list[GenerationResult]:
         """Several photos: preprocessed one by one, then G1/G2 in one batch (cheaper per image on a GPU)."""
-        from imagegen.images import to_pil, to_tensor
-
         if isinstance(garments, str):
             garments = [garments] * len(images)
         if len(garments) != len(images):
@@ -185,6 +183,24 @@ class StockImageGenerator:
             pre, ms = self._preprocess(image, garment)
             pres.append(pre)
             pre_ms.append(ms)
+        return self.generate_preprocessed(pres, pre_ms, t_start=t_start)
+
+    def preprocess(self, image: Any, garment: str = "top"):
+        """Step one alone (mediapipe, CPU): ``(PreprocessResult, ms)``. A worker that batches the generators runs
+        it per photo, so that one unusable photo fails alone, or in separate CPU processes that feed one GPU worker.
+        Raises ``imagegen.images.ImageInputError`` for unusable input."""
+        return self._preprocess(image, garment)
+
+    def generate_preprocessed(self, pres: Sequence[Any], pre_ms: Sequence[float] | None = None, *,
+                              t_start: float | None = None) -> list[GenerationResult]:
+        """G1/G2 on already preprocessed photos (objects with ``image``, ``method``, ``warnings``: a
+        ``PreprocessResult``) as one batch on the model's device; ``pre_ms`` are their preprocessing times."""
+        from imagegen.images import to_pil, to_tensor
+
+        if not pres:
+            return []
+        t_start = time.perf_counter() if t_start is None else t_start
+        pre_ms = list(pre_ms) if pre_ms is not None else [0.0] * len(pres)
         photos = torch.stack([to_tensor(p.image, self.image_size) for p in pres])
         g1, g2, ms1, ms2 = self._stages(photos)
         n = len(pres)

@@ -107,6 +107,8 @@ if not IS_WEB_PROCESS:
     INSTALLED_APPS.append("workers")
 
 MIDDLEWARE = [
+    # Outermost: a `Server-Timing` header with the phases of the request (marketplace/request_timing.py).
+    "marketplace.request_timing.ServerTiming",
     "marketplace.middleware.RejectOversizedBody",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, API docs) from the web process itself, also with DEBUG off under gunicorn.
@@ -118,6 +120,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Per-phase timings of each request in a `Server-Timing` header (milliseconds only; `0` turns it off).
+SERVER_TIMING = _env_bool("SERVER_TIMING", True)
 
 ROOT_URLCONF = "marketplace.urls"
 WSGI_APPLICATION = "marketplace.wsgi.application"
@@ -155,6 +160,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Integration tests run real worker processes against the test database, so it must be a file, not memory.
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_PATH", str(VAR_DIR / "test-db.sqlite3"))}
+    if IS_WEB_PROCESS and _env_bool("SQLITE_WRITE_GATE", True):
+        # The web's threads queue for the write lock among themselves instead of in SQLite's sleeping busy handler
+        # (the upload tail of issue #12: marketplace/sqlite_gated/base.py).
+        DATABASES["default"]["ENGINE"] = "marketplace.sqlite_gated"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -243,10 +252,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Without it Celery's Django fixup closes the worker's database connection before and after EVERY task, so each
+# stage of each photo opens a new one (SQLite: a cold page cache; PostgreSQL: a new backend). Measured on the
+# embedded default (bench/bench_pipeline.py, 30 uploads): the two claims 4.9 -> 3.8 ms and 2.8 -> 1.9 ms, upload ->
+# done 1.67x -> 1.54x the compute. Workers still drop a connection that errored and no longer answers before each
+# task (workers/celery_app.py).
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000")) or None
 # Queue names: production routes and scales them without code changes.
 QUEUE_GPU = os.environ.get("QUEUE_GPU", "gpu")  # preprocessing + the two generators + embedding
 QUEUE_INDEX = os.environ.get("QUEUE_INDEX", "index")  # everything that opens the Milvus index
 QUEUE_TRAIN = os.environ.get("QUEUE_TRAIN", "train")  # long training runs, never behind or in front of photos
+QUEUE_CPU = os.environ.get("QUEUE_CPU", "cpu")  # preprocessing (mediapipe) when PREPROCESS_SEPARATE is on
+# Re-index runs and the build of a new index collection, on a queue of their own so that photo searches never wait
+# behind a build. Used only with a Milvus server (VECTOR_INDEX_URI http://...): with milvus-lite only the index worker
+# may open the file, so builds stay on QUEUE_INDEX there, in bounded batches between searches (jobs.queue.queue_for).
+QUEUE_REINDEX = os.environ.get("QUEUE_REINDEX", "reindex")
 # The lease sweeper (marketplace.jobs.lifecycle) runs every few seconds, so a job caught by a crash resumes within
 # a lease plus one sweep; the index checks stay on the 30 s sweep.
 JOB_SWEEP_SECONDS = float(os.environ.get("JOB_SWEEP_SECONDS", "3"))
@@ -276,6 +296,15 @@ SUGGESTIONS_PER_PHOTO = 8
 RECOMMENDATIONS_PER_QUERY = 12
 # Fault injection for the crash-recovery tests and demos: seconds a generate task sleeps mid-stage. Always 0 in production.
 PIPELINE_FAULT_DELAY_S = float(os.environ.get("PIPELINE_FAULT_DELAY_S", "0"))
+# Micro-batching in the generate stage (workers.batching): a worker takes up to GPU_BATCH_MAX waiting photo jobs at
+# once and runs the generators and the embedding on them as one batch (12 ms an image at batch 1, 3.8 ms at 16 on
+# CPU; on a GPU batching is where throughput comes from). GPU_BATCH_WAIT_MS caps how long the batch's first photo
+# waits for others to arrive: 0 takes only what is already queued, so a photo alone is never held back.
+GPU_BATCH_MAX = int(os.environ.get("GPU_BATCH_MAX", "8"))
+GPU_BATCH_WAIT_MS = float(os.environ.get("GPU_BATCH_WAIT_MS", "0"))
+# Preprocessing (mediapipe, CPU only) in its own stage on QUEUE_CPU, so that on a GPU machine several CPU worker
+# processes feed one batched generator worker. Off in the embedded default: one worker does both, no extra hop.
+PREPROCESS_SEPARATE = os.environ.get("PREPROCESS_SEPARATE", "0").lower() in ("1", "true", "yes")
 
 # --- Machine learning (read by workers only) ------------------------------------------------------------------
 # Not named MILVUS_URI: pymilvus reads that variable itself at import and rejects a milvus-lite file path.

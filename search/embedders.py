@@ -126,4 +126,15 @@ def _load(version: str) -> Embedder:
         raise ValueError(f"unknown embedder version {version!r}; available: {', '.join(available_versions())}")
     from .learned import LearnedEmbedder
 
-    return LearnedEmbedder.from_file(path)
+    return LearnedEmbedder.from_file(path, device=embedder_device())
+
+
+def embedder_device() -> str:
+    """``EMBEDDER_DEVICE``: "cpu" (default: a query at a time, where a GPU buys nothing), "cuda", or "auto" (cuda when
+    there is one). A GPU worker that embeds its generated images in batches sets it to "auto"."""
+    device = os.environ.get("EMBEDDER_DEVICE", "cpu")
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device

@@ -14,8 +14,12 @@ default only the `index` Celery worker, concurrency 1, ever constructs a VectorI
 `http://milvus:19530` (any number of processes).
 
 Measured on milvus-lite 2.5.1 (docs/FACTS.md): inserts run at ~20k vectors/s in calls of 1,000 rows and crawl at
-~142/s in calls of 20,000, hence `INSERT_BATCH`; FLAT is exact (recall 1.0) and ~8 ms a query at 100k x 128, which
-is ample for a catalogue of this size, and the only other local option is IVF_FLAT.
+~142/s in calls of 20,000, hence `INSERT_BATCH`; FLAT is exact (recall 1.0) and ~8 ms a query at 100k x 128, and the
+only other local option is IVF_FLAT, used once a collection is created for LITE_IVF_MIN_ROWS or more (`index_spec`).
+
+On a Milvus server (`bench/bench_search.py`): HNSW; Session consistency, so that the writing process sees its own
+writes without a flush (a flush costs seconds there: only a finished build flushes, to seal and index its segments
+before it goes live) while searches never wait for a time tick; aliases (`point_alias`) for the blue/green switch.
 """
 from __future__ import annotations
 
@@ -27,6 +31,12 @@ import numpy as np
 
 INSERT_BATCH = 1000
 SEARCH_BATCH = 256
+# Index types (bench/bench_search.py measured them): a server builds HNSW, whose recall@10 ef sets at search time;
+# milvus-lite offers FLAT (exact) and IVF_FLAT, which scans NPROBE of NLIST clusters.
+HNSW_BUILD = {"M": 16, "efConstruction": 200}
+HNSW_EF = 96
+LITE_IVF_MIN_ROWS = 200_000
+IVF_NPROBE = 32
 _CATEGORY_MAX = 16
 # Bump when the collection's fields change: the version is part of the collection name (see collection_name).
 SCHEMA_VERSION = 2
@@ -63,22 +73,71 @@ def search_filter(category: str | None = None, in_stock_only: bool = False,
     return " and ".join(clauses)
 
 
+def is_server(uri: str) -> bool:
+    """A Milvus server URI (`http://host:19530`) rather than a milvus-lite file path."""
+    return "://" in uri
+
+
+def index_spec(uri: str, expected_rows: int = 0) -> tuple[str, dict, dict]:
+    """(index type, build parameters, search parameters) for a collection on `uri` expected to hold `expected_rows`.
+
+    Server: HNSW (approximate, sub-millisecond at 1M where an exact scan takes tens of ms; ef=HNSW_EF keeps
+    recall@10 >= 0.95 on clustered catalogue vectors). milvus-lite: FLAT (exact) until LITE_IVF_MIN_ROWS, then IVF_FLAT
+    with nlist ~ 4 sqrt(n): below that size an exact scan is already fast enough and recall 1.0 costs nothing."""
+    if is_server(uri):
+        return "HNSW", dict(HNSW_BUILD), {"ef": HNSW_EF}
+    if expected_rows >= LITE_IVF_MIN_ROWS:
+        nlist = int(min(16384, 4 * expected_rows ** 0.5))
+        return "IVF_FLAT", {"nlist": nlist}, {"nprobe": IVF_NPROBE}
+    return "FLAT", {}, {}
+
+
 class VectorIndex:
     """A thin, typed wrapper over one Milvus collection (created on first use)."""
 
-    def __init__(self, uri: str, collection: str, dim: int, *, client=None):
-        """`client`: share the connection of another VectorIndex (`open`); only the one that made it closes it."""
+    def __init__(self, uri: str, collection: str, dim: int, *, client=None, expected_rows: int = 0,
+                 create: bool = True):
+        """`client`: share the connection of another VectorIndex (`open`); only the one that made it closes it.
+        `expected_rows`: the size a new collection is built for (picks its index type: `index_spec`). `create=False`:
+        never create `collection` (an alias: searching through a name that is not there must fail, not make an empty
+        collection of that name)."""
         from pymilvus import MilvusClient  # imported here: pymilvus is slow to import and only index workers need it
 
         self.uri, self.collection, self.dim = uri, collection, dim
+        self.server = is_server(uri)
         self._owns_client = client is None
         self._client = MilvusClient(uri=uri) if client is None else client
-        self._ensure_collection()
+        self._search_params: dict | None = None
+        if create:
+            self._ensure_collection(expected_rows)
 
-    def open(self, collection: str, dim: int) -> "VectorIndex":
+    def open(self, collection: str, dim: int, expected_rows: int = 0, create: bool = True) -> "VectorIndex":
         """Another collection (created when missing) through this index's connection: milvus-lite allows one process
         per file, and one client per process is enough for any number of collections."""
-        return VectorIndex(self.uri, collection, dim, client=self._client)
+        return VectorIndex(self.uri, collection, dim, client=self._client, expected_rows=expected_rows, create=create)
+
+    # --- aliases (Milvus server only: milvus-lite 2.5.1 answers UNIMPLEMENTED) ------------------------------------
+    def point_alias(self, alias: str, collection: str) -> None:
+        """Make `alias` name `collection` (created, or moved in one server-side step: a search through the alias
+        sees the old collection or the new one, never neither)."""
+        current = self.alias_target(alias)
+        if current == collection:
+            return
+        if current is None:
+            self._client.create_alias(collection, alias)
+        else:
+            self._client.alter_alias(collection, alias)
+
+    def alias_target(self, alias: str) -> str | None:
+        """The collection `alias` names; None when it is no alias (describe_collection resolves an alias to its
+        collection; describe_alias would log an error for every name that is none)."""
+        if not self.server or not self._client.has_collection(alias):
+            return None
+        target = self._client.describe_collection(alias).get("collection_name")
+        return target if target and target != alias else None
+
+    def aliases_of(self, collection: str) -> list[str]:
+        return list(self._client.list_aliases(collection).get("aliases", [])) if self.server else []
 
     def collections(self, prefix: str = "") -> list[str]:
         """Names of the collections in the store that start with `prefix`."""
@@ -86,12 +145,18 @@ class VectorIndex:
 
     def drop_collection(self, name: str) -> bool:
         """Drop the collection `name` if it exists (any collection of the store, not only this one)."""
-        if not self._client.has_collection(name):
+        if not self._client.has_collection(name) or name in self._alias_names(name):
             return False
+        for alias in self.aliases_of(name):  # Milvus 2.4+ refuses to drop a collection that an alias names
+            self._client.drop_alias(alias)
         self._client.drop_collection(name)
         return True
 
-    def _ensure_collection(self) -> None:
+    def _alias_names(self, name: str) -> set[str]:
+        """{name} when `name` is an alias on the server (has_collection answers True for an alias too)."""
+        return {name} if self.server and self.alias_target(name) is not None else set()
+
+    def _ensure_collection(self, expected_rows: int = 0) -> None:
         from pymilvus import DataType, MilvusClient
 
         if self._client.has_collection(self.collection):
@@ -103,10 +168,30 @@ class VectorIndex:
         schema.add_field("category", DataType.VARCHAR, max_length=_CATEGORY_MAX)
         schema.add_field("in_stock", DataType.BOOL)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        kind, build, _ = index_spec(self.uri, expected_rows)
         index_params = self._client.prepare_index_params()
-        index_params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
-        self._client.create_collection(self.collection, schema=schema, index_params=index_params)
+        index_params.add_index(field_name="vector", index_type=kind, metric_type="IP", params=build)
+        # Session: a process reads its own writes; a pure reader does not wait. Strong made every server search wait
+        # ~200-400 ms for the next time tick (measured); a finished build makes its rows visible to all with
+        # `count(strong=True)` before it goes live.
+        extra = {"consistency_level": "Session"} if self.server else {}
+        self._client.create_collection(self.collection, schema=schema, index_params=index_params, **extra)
         self._client.load_collection(self.collection)
+
+    def index_type(self) -> str:
+        """The vector index type of this collection (or of the collection an alias names), as the store reports."""
+        info = self._client.describe_index(self.collection, index_name="vector") if self.server else \
+            self._client.describe_index(self.collection, self._client.list_indexes(self.collection)[0])
+        return str(info.get("index_type", ""))
+
+    def search_params(self) -> dict:
+        """Search parameters for this collection's index type (read once: an alias may name a collection created
+        by another process)."""
+        if self._search_params is None:
+            kind = self.index_type()
+            params = {"HNSW": {"ef": HNSW_EF}, "IVF_FLAT": {"nprobe": IVF_NPROBE}}.get(kind, {})
+            self._search_params = {"metric_type": "IP", "params": params}
+        return self._search_params
 
     def _write(self, method: str, ids, vectors, item_ids, categories, in_stock) -> int:
         """Validate, then send rows in calls of INSERT_BATCH through `method` ("upsert" or "insert"); flush at the end
@@ -124,9 +209,14 @@ class VectorIndex:
                  "vector": v.tolist()}
                 for i, it, c, st, v in zip(ids[start:end], item_ids[start:end], categories[start:end],
                                            in_stock[start:end], vectors[start:end])])
-        if len(ids):
+        if len(ids) and not self.server:  # a server collection is Strong: writes are visible without a flush
             self._client.flush(self.collection)
         return len(ids)
+
+    def seal(self) -> None:
+        """Flush (a server seals the collection's growing segments and builds their index: a finished build calls
+        it before it goes live, so its first searches do not scan unindexed rows)."""
+        self._client.flush(self.collection)
 
     def upsert(self, ids: Sequence[int], vectors: np.ndarray, item_ids: Sequence[int], categories: Sequence[str],
                in_stock: Sequence[bool]) -> int:
@@ -145,7 +235,7 @@ class VectorIndex:
         for start in range(0, len(vectors), SEARCH_BATCH):
             res = self._client.search(
                 self.collection, data=[v.tolist() for v in vectors[start:start + SEARCH_BATCH]], limit=k,
-                filter=flt, output_fields=["item_id"], search_params={"metric_type": "IP"},
+                filter=flt, output_fields=["item_id"], search_params=self.search_params(),
             )
             out.extend(
                 [Hit(int(h["id"]), int(h["entity"]["item_id"]), float(h["distance"])) for h in hits] for hits in res
@@ -161,24 +251,30 @@ class VectorIndex:
     def delete_above(self, id_: int) -> None:
         """Remove every row whose id is greater than `id_` (what a crashed build batch left past its cursor)."""
         self._client.delete(self.collection, filter=f"id > {int(id_)}")
-        self._client.flush(self.collection)
+        if not self.server:
+            self._client.flush(self.collection)
 
     def delete(self, ids: Sequence[int]) -> None:
         if ids:
             self._client.delete(self.collection, ids=[int(i) for i in ids])
-            self._client.flush(self.collection)
+            if not self.server:
+                self._client.flush(self.collection)
 
-    def count(self) -> int:
-        res = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+    def count(self, strong: bool = False) -> int:
+        """Rows in the collection. `strong` (server): wait until every write acknowledged so far is visible, to this
+        and to every other process's searches (they go through the same query nodes)."""
+        extra = {"consistency_level": "Strong"} if strong and self.server else {}
+        res = self._client.query(self.collection, filter="", output_fields=["count(*)"], **extra)
         return int(res[0]["count(*)"])
 
     def drop(self) -> None:
         self._client.drop_collection(self.collection)
 
-    def clear(self) -> None:
+    def clear(self, expected_rows: int = 0) -> None:
         """Remove every row (drop and re-create the collection): the first step of a full rebuild."""
         self.drop()
-        self._ensure_collection()
+        self._search_params = None
+        self._ensure_collection(expected_rows)
 
     def close(self) -> None:
         if self._owns_client:

@@ -4,7 +4,7 @@ import threading
 
 import django
 from celery import Celery
-from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
+from celery.signals import celeryd_after_setup, task_postrun, task_prerun, worker_process_init, worker_ready
 from celery.worker.control import control_command
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
@@ -25,6 +25,26 @@ def _warm_up_in_background(**_) -> None:
         from . import runtime
 
         threading.Thread(target=runtime.warm_up, args=(what,), name="warm-up", daemon=True).start()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _drop_broken_connections(**_) -> None:
+    """Between tasks the connection is kept (CELERY_DB_REUSE_MAX in settings says why), unless a query errored and
+    it no longer answers, or a task left it out of autocommit: then the next query opens a new one. (Django's
+    `close_old_connections` would also close it for its age, and CONN_MAX_AGE is 0 on SQLite: every task.)"""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        if conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
+            conn.close()
+        elif conn.errors_occurred:
+            if conn.is_usable():
+                conn.errors_occurred = False
+            else:
+                conn.close()
 
 
 @celeryd_after_setup.connect

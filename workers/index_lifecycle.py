@@ -19,10 +19,17 @@ per collection (`search.index.collection_name(version, build=n)`), exactly one `
   transaction; the retired collection is then dropped (on a Milvus server after a grace period, since index workers
   in other processes may still be querying it).
 
-Everything here runs on the index worker (the only process that opens the milvus-lite file), serialised by
-`runtime.index_lock`. On a Milvus server several index worker processes may run index tasks at once: writing to
-the collection being filled then needs the row's lease (`claimed_by`, `lease_until`), which a crashed holder loses
-after BUILD_LEASE_SECONDS; a task that finds it held leaves its work for later (`was_blocked()`)."""
+With milvus-lite everything here runs on the index worker (the only process that opens the file), serialised by
+`runtime.index_lock`, and a build goes in bounded batches of the index task between searches.
+
+On a Milvus server (`VECTOR_INDEX_URI=http://...`) builds run on a queue of their own (`tasks.build_index` on
+QUEUE_REINDEX, a worker of their own), so searches never queue behind them; several processes may then write at
+once: writing to the collection being filled needs the row's lease (`claimed_by`, `lease_until`), which a crashed
+holder loses after BUILD_LEASE_SECONDS; a task that finds it held leaves its work for later (`was_blocked()`).
+Searches go through an alias per embedder version (`alias_for`, the collection name without its build), moved to a
+finished build in one server-side step *before* the database switch: whoever reads the new live row finds the alias
+ready, whoever read the old row (same version) gets the old or the new complete collection, never a missing or a
+partial one; an old version's alias lives until its collection is dropped, after the grace period."""
 from __future__ import annotations
 
 import logging
@@ -77,6 +84,45 @@ def _embedded_store() -> bool:
     return "://" not in settings.VECTOR_INDEX_URI
 
 
+def alias_for(version: str) -> str:
+    """The server alias that names the live build of embedder `version` (`stock_images_v2_hcg1` -> `..._b7`)."""
+    from search.index import collection_name
+
+    return collection_name(version)
+
+
+def search_index(row: IndexCollection, dim: int):
+    """The VectorIndex that searches of the live row `row` query: its collection on milvus-lite; on a server its
+    version's alias (the collection itself until the alias exists: a store built before aliases)."""
+    if _embedded_store():
+        return runtime.collection_index(row.name, dim)
+    alias = alias_for(row.embedder_version)
+    cached = runtime._collections.get(alias)
+    if cached is not None and cached.dim == dim:
+        return cached
+    # Never created here: a search must not re-create, empty, a collection dropped after its grace period.
+    direct = runtime.collection_index(row.name, dim, create=False)
+    if direct.alias_target(alias) is None:
+        return direct
+    return runtime.collection_index(alias, dim, create=False)
+
+
+def _point_alias(row: IndexCollection) -> None:
+    """Server only: make the alias of `row`'s version name `row`'s collection."""
+    if not _embedded_store():
+        runtime.index_store().point_alias(alias_for(row.embedder_version), row.name)
+
+
+def _publish_build() -> None:
+    """Server only: start the build task on its own queue (after commit: it reads the row this transaction made).
+    Duplicates are harmless: the row's lease lets one process write, the others return without work."""
+    if _embedded_store():
+        return
+    from marketplace.jobs import queue, task_names
+
+    transaction.on_commit(lambda: queue.publish(task_names.BUILD_INDEX, [], queue.queue_for(task_names.BUILD_INDEX)))
+
+
 def _retire_grace() -> timedelta:
     """How long a retired collection is kept: none on milvus-lite (one process, so no search can still be on its way
     to it), INDEX_RETIRE_GRACE_SECONDS (default 120) on a Milvus server."""
@@ -109,8 +155,14 @@ def filling_collection() -> IndexCollection | None:
 
 
 def pending_work() -> bool:
-    """Is there anything for the index task to do (a build to continue, dirty stock images)?"""
-    return filling_collection() is not None or StockImage.objects.filter(index_dirty=True).exists()
+    """Is there anything for the index task to do (dirty stock images; on milvus-lite also a build to continue)?"""
+    return (_embedded_store() and filling_collection() is not None) or StockImage.objects.filter(
+        index_dirty=True).exists()
+
+
+def pending_build() -> bool:
+    """Server only: is there a build for the build task (`tasks.build_index`) to continue?"""
+    return not _embedded_store() and filling_collection() is not None
 
 
 # --- creating, failing, dropping ------------------------------------------------------------------------------------
@@ -125,9 +177,13 @@ def _create(version: str, state: str, reason: str, supersede: IndexCollection | 
                     if supersede is not None:
                         IndexCollection.objects.filter(pk=supersede.pk, state=State.LIVE).update(
                             state=State.RETIRED, retired_at=timezone.now(), error=f"superseded: {reason}")
+                    # Server: the row is held by its creator until its collection exists (creating one takes
+                    # seconds there), so that no other process's build task fills a collection about to be made.
+                    held = {} if _embedded_store() else {
+                        "claimed_by": _me(), "lease_until": timezone.now() + timedelta(seconds=BUILD_LEASE_SECONDS)}
                     row = IndexCollection.objects.create(
                         name=_expected_name(version, build), embedder_version=version, build=build, state=state,
-                        reason=reason[:200], total=StockImage.objects.count())
+                        reason=reason[:200], total=StockImage.objects.count(), **held)
                 break
             except IntegrityError:  # another process made one first (a Milvus server with several index workers)
                 existing = IndexCollection.objects.filter(state=state).first()
@@ -136,9 +192,14 @@ def _create(version: str, state: str, reason: str, supersede: IndexCollection | 
         else:
             raise RuntimeError("could not create an index collection row")
         # A collection of that name can only be a leftover (a database flushed or restored under the same store).
-        runtime.collection_index(row.name, dim, fresh=True)
+        # Sized for the catalogue as it is now: milvus-lite builds IVF_FLAT instead of FLAT for a large one.
+        runtime.collection_index(row.name, dim, fresh=True, expected_rows=row.total)
+        if state == State.LIVE:
+            _point_alias(row)
+        _release(row)
         if supersede is not None:
             _drop(supersede)
+        _publish_build()
     log.info("index collection %s created (%s, %s): %s", row.name, version, state, reason)
     return row
 
@@ -274,9 +335,20 @@ def was_blocked() -> bool:
 
 # --- filling -------------------------------------------------------------------------------------------------------
 def _embed(rows: list[StockImage], embedder) -> tuple[list[StockImage], np.ndarray, list[int]]:
-    """(readable rows, their vectors, pks of unreadable ones): a missing or damaged file must not block the rest."""
+    """(readable rows, their vectors, pks of unreadable ones): a missing or damaged file must not block the rest.
+    Files on local disk are decoded and embedded by a pool of processes (search.parallel_embed: the re-index's
+    cost); other storage, one image after the other here."""
     from PIL import Image
 
+    paths = _local_paths(rows)
+    if paths is not None:
+        from search.parallel_embed import embed_files
+
+        vectors, readable = embed_files(embedder.version, paths)
+        broken = [r.pk for r, good in zip(rows, readable) if not good]
+        for pk in broken:
+            log.warning("stock image %s cannot be indexed: unreadable file", pk)
+        return [r for r, good in zip(rows, readable) if good], vectors, broken
     ok, chunks, broken = [], [], []
     for start in range(0, len(rows), EMBED_CHUNK):
         images = []
@@ -292,6 +364,14 @@ def _embed(rows: list[StockImage], embedder) -> tuple[list[StockImage], np.ndarr
             chunks.append(np.asarray(embedder.embed_images(images), np.float32))
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), np.float32)
     return ok, vectors, broken
+
+
+def _local_paths(rows: list[StockImage]) -> list[str] | None:
+    """The files' paths when the storage keeps them on this machine's disk (FileSystemStorage), else None."""
+    try:
+        return [row.image.path for row in rows]
+    except (NotImplementedError, ValueError):  # remote storage; a row without a file
+        return None
 
 
 def _write(index, rows: list[StockImage], vectors: np.ndarray, insert: bool = False) -> None:
@@ -371,6 +451,11 @@ def _build_batch(row: IndexCollection, batch: int) -> int:
 
 def _finish(row: IndexCollection) -> None:
     """The build covered the catalogue: a first collection is simply finished; a building one becomes live."""
+    if not _embedded_store():  # seal and index its segments, and make every row visible to every process's search
+        target = runtime.collection_index(row.name, _embedder(row.embedder_version).dim)
+        target.seal()
+        target.count(strong=True)
+        _point_alias(row)  # before the database says live: see the module's docstring
     now = timezone.now()
     if row.state == State.LIVE:
         with transaction.atomic():
@@ -455,7 +540,24 @@ def step(batch: int, build_batch: int = BUILD_BATCH) -> int:
         _blocked = False
         ensure_current()
         dirty = index_dirty(batch)
+        if not _embedded_store():  # the build task fills it, on its own queue
+            return dirty
         return dirty + build_step(build_batch)
+
+
+def build(seconds: float, batch: int = BUILD_BATCH) -> tuple[int, bool]:
+    """The build task (server): build batches for up to `seconds` (at least one). Returns (stock images left to
+    cover, whether the task should run again: work is left and this process holds the build, so a duplicate task
+    that found it held lets the holder finish rather than queue up behind it)."""
+    global _blocked
+    deadline = timezone.now() + timedelta(seconds=seconds)
+    with runtime.index_lock:
+        _blocked = False
+        ensure_current()
+        while True:
+            remaining = build_step(batch)
+            if not remaining or _blocked or timezone.now() >= deadline:
+                return remaining, bool(remaining) and not _blocked
 
 
 def sweep() -> dict:
@@ -474,7 +576,8 @@ def sweep() -> dict:
                     state=ReindexRun.State.FAILED, finished_at=timezone.now(), claimed_by="", lease_expires_at=None,
                     error=f"re-index failed: {type(exc).__name__}: {exc}"[:4000])
         dropped = drop_retired()
-        return {"index_build": row.name if row is not None else "", "index_dropped": dropped, "work": pending_work()}
+        return {"index_build": row.name if row is not None else "", "index_dropped": dropped, "work": pending_work(),
+                "build": pending_build()}
 
 
 def warm_up() -> None:
@@ -486,6 +589,8 @@ def warm_up() -> None:
         ensure_current()
         drop_retired()
         runtime.vector_index()
-        work = pending_work()
+        work, build_work = pending_work(), pending_build()
     if work:
         queue.publish(task_names.INDEX_STOCK_IMAGES, [], queue.queue_for(task_names.INDEX_STOCK_IMAGES))
+    if build_work:
+        queue.publish(task_names.BUILD_INDEX, [], queue.queue_for(task_names.BUILD_INDEX))

@@ -1,7 +1,10 @@
 """What the tasks do, as plain functions (tests and management commands call them too).
 
-Per photo: `generate_stock_image` (gpu queue: decode, preprocess, G1 -> concat -> G2, embed, store) hands the job to
-`search_catalogue` (index queue: query Milvus, write suggestions or recommendations and `done` in one transaction).
+Per photo: `generate_stock_image` (gpu queue: decode, preprocess, G1 -> concat -> G2, embed, store; several waiting
+photos as one batch, workers.batching) hands the job to `search_catalogue` (index queue: query Milvus, write
+suggestions or recommendations and `done` in one transaction). With PREPROCESS_SEPARATE, `preprocess_photo` (cpu
+queue) decodes and preprocesses first and hands the job to the generate stage. Each stage records the moment of
+each hop on the job (marketplace.jobs.hops).
 Every stage first claims the job row (marketplace.jobs.services.job_claim), so a duplicate delivery is a no-op and
 a redelivery after a crash takes over cleanly.
 """
@@ -13,12 +16,12 @@ import time
 import traceback
 
 import numpy as np
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from marketplace.catalogue.models import Item, StockImage
+from marketplace.jobs import hops
 from marketplace.jobs import services as jobs
 from marketplace.jobs.models import GeneratedImage, ImageJob, ModelVersion
 from marketplace.jobs.services import ClaimLost, SearchHit
@@ -44,53 +47,53 @@ def _reason(stage: str, exc: BaseException) -> str:
     return f"{stage} failed: {type(exc).__name__}: {exc}"
 
 
-# --- stage 1: generate -----------------------------------------------------------------------------------------
+# --- stage 1: generate (in micro-batches: workers.batching) ---------------------------------------------------
 def generate_stock_image(job_id: int, task_id: str) -> str:
-    job = jobs.job_claim(job_id, task_id, [State.PENDING, State.PREPROCESSING, State.GENERATING],
-                         State.PREPROCESSING, count_attempt=True)
+    """Claim the job and others waiting with it; preprocess each, then G1 -> G2 and embed them as one batch."""
+    from .batching import generate_batch
+
+    return generate_batch(job_id, task_id)
+
+
+def preprocess_photo(job_id: int, task_id: str) -> str:
+    """The separate preprocessing stage (PREPROCESS_SEPARATE, cpu queue): decode and preprocess one photo (mediapipe,
+    CPU only), store what the networks will see, and hand the job to the batched generator worker. Several CPU
+    processes run this so that one GPU worker is never starved by mediapipe."""
+    claimed_at = hops.now()
+    job = jobs.job_claim(job_id, task_id, [State.PENDING, State.PREPROCESSING], State.PREPROCESSING,
+                         count_attempt=True)
     if job is None:
-        return "skipped: not claimable (done, failed, or held by a live delivery)"
+        return "skipped: not claimable"
     with jobs.job_heartbeat(job_id, task_id):
-        return _generate(job, job_id, task_id)
+        from .batching import Photo, ReadError, prepare_photo
 
-
-def _generate(job: ImageJob, job_id: int, task_id: str) -> str:
-    try:
-        from imagegen.images import ImageInputError, load_image
-
-        t0 = time.perf_counter()
+        marks = {hops.CPU_CLAIMED: claimed_at}
+        if job.published_at:
+            marks[hops.CPU_PUBLISHED] = job.published_at.timestamp()
+        photo = Photo(job, marks)
         try:
-            with job.source_image.open("rb") as fh:
-                # The web process's limits (marketplace/uploads.py), so what it accepted is never refused here.
-                photo = load_image(fh.read(), max_pixels=settings.UPLOAD_MAX_PIXELS, min_side=settings.UPLOAD_MIN_SIDE,
-                                   max_bytes=settings.UPLOAD_MAX_BYTES)
-        except (ImageInputError, FileNotFoundError) as exc:
-            jobs.job_fail(job_id, task_id, f"the photo could not be read: {exc}")
-            return "failed: unreadable photo"
-        decode_ms = (time.perf_counter() - t0) * 1000
-
-        generator, version = runtime.active_generator()
-        jobs.job_advance(job_id, task_id, State.GENERATING)
-        if settings.PIPELINE_FAULT_DELAY_S:  # fault injection for crash tests; 0 in production
-            time.sleep(settings.PIPELINE_FAULT_DELAY_S)
-        result = generator.generate(photo, job.garment_type)
-
-        embedder = runtime.live_embedder()
-        t1 = time.perf_counter()
-        vector = embedder.embed_image(result.stock)
-        embed_ms = (time.perf_counter() - t1) * 1000
-        _store_generated(job, result, vector, embedder.version)
-        timings = {"decode": round(decode_ms, 1), **{k: round(v, 1) for k, v in result.timings_ms.items()},
-                   "embed": round(embed_ms, 1)}
-        jobs.job_hand_to_search(job_id, task_id, timings=timings, preprocess_method=result.method,
-                                warnings=list(result.warnings), model_label=result.model_label, model_version=version)
-        return "generated"
-    except ClaimLost:
-        return "skipped: claim lost to another delivery"
-    except Exception as exc:
-        log.error("job %s: generate failed\n%s", job_id, traceback.format_exc())
-        jobs.job_fail(job_id, task_id, _reason("generating the stock image", exc))
-        return "failed"
+            generator, _ = runtime.active_generator()
+            try:
+                prepare_photo(photo, generator)
+            except ReadError as exc:
+                jobs.job_fail(job_id, task_id, f"the photo could not be read: {exc}")
+                return "failed: unreadable photo"
+            stored = _png(photo.pre.image.convert("RGB"))
+            if job.preprocessed_input:
+                job.preprocessed_input.delete(save=False)
+            job.preprocessed_input.save("input.png", stored, save=False)
+            marks[hops.PREPROCESSED] = hops.now()
+            jobs.job_hand_to_generator(
+                job_id, task_id, preprocessed_input=job.preprocessed_input.name, preprocess_method=photo.pre.method,
+                warnings=list(photo.pre.warnings), marks=marks,
+                timings={k: round(v, 1) for k, v in photo.timings.items()})
+            return "preprocessed"
+        except ClaimLost:
+            return "skipped: claim lost to another delivery"
+        except Exception as exc:
+            log.error("job %s: preprocess failed\n%s", job_id, traceback.format_exc())
+            jobs.job_fail(job_id, task_id, _reason("preprocessing the photo", exc))
+            return "failed"
 
 
 def _store_generated(job: ImageJob, result, vector: np.ndarray, embedder_version: str) -> GeneratedImage:
@@ -114,14 +117,18 @@ def _store_generated(job: ImageJob, result, vector: np.ndarray, embedder_version
 
 # --- stage 2: search -------------------------------------------------------------------------------------------
 def search_catalogue(job_id: int, task_id: str) -> str:
+    marks = {hops.SEARCH_CLAIMED: hops.now()}
     job = jobs.job_claim(job_id, task_id, [State.SEARCHING], State.SEARCHING, count_attempt=False)
     if job is None:
         return "skipped: not claimable"
+    if job.published_at:
+        marks[hops.SEARCH_PUBLISHED] = job.published_at.timestamp()
     with jobs.job_heartbeat(job_id, task_id):
-        return _search(job, job_id, task_id)
+        return _search(job, job_id, task_id, marks)
 
 
-def _search(job: ImageJob, job_id: int, task_id: str) -> str:
+def _search(job: ImageJob, job_id: int, task_id: str, marks: dict) -> str:
+    marks[hops.SEARCH_STARTED] = hops.now()
     try:
         from .confidence import judge
 
@@ -148,8 +155,10 @@ def _search(job: ImageJob, job_id: int, task_id: str) -> str:
         found = [SearchHit(h.id, h.item_id, h.score) for h in hits if h.id in alive]
         verdict = judge(job, found, embedder.gate)
         search_ms = (time.perf_counter() - t0) * 1000
+        marks[hops.SEARCHED] = hops.now()
         ok = jobs.job_complete(job_id, task_id, found, {"search": round(search_ms, 1)}, confident=verdict.confident,
-                               confidence_note=verdict.note, confidence_threshold=embedder.gate.threshold)
+                               confidence_note=verdict.note, confidence_threshold=embedder.gate.threshold,
+                               marks=marks)
         return "done" if ok else "skipped: claim lost"
     except Exception as exc:
         log.error("job %s: search failed\n%s", job_id, traceback.format_exc())

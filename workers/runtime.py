@@ -84,12 +84,13 @@ def live_search():
     with index_lock:
         live = index_lifecycle.live_collection(create=True)
         embedder = get_embedder(live.embedder_version)
-        return embedder, collection_index(live.name, embedder.dim)
+        return embedder, index_lifecycle.search_index(live, embedder.dim)
 
 
-def collection_index(name: str, dim: int, fresh: bool = False):
-    """The VectorIndex of collection `name` (created when missing; `fresh`: emptied first, for a new build), through
-    the process's one connection to the store (opened on first use)."""
+def collection_index(name: str, dim: int, fresh: bool = False, expected_rows: int = 0, create: bool = True):
+    """The VectorIndex of collection `name` (created when missing, for `expected_rows`: search.index.index_spec;
+    `fresh`: emptied first, for a new build; `create=False`: an alias, never created), through the process's one
+    connection to the store (opened on first use)."""
     global _index
     with index_lock:
         if _index is None:
@@ -98,12 +99,13 @@ def collection_index(name: str, dim: int, fresh: bool = False):
             _collections.clear()
             if "://" not in settings.VECTOR_INDEX_URI:
                 os.makedirs(os.path.dirname(os.path.abspath(settings.VECTOR_INDEX_URI)), exist_ok=True)
-            _index = _collections[name] = VectorIndex(settings.VECTOR_INDEX_URI, name, dim)
+            _index = VectorIndex(settings.VECTOR_INDEX_URI, name, dim, expected_rows=expected_rows, create=create)
+            _collections[name] = _index
         ix = _collections.get(name)
         if ix is None or ix.dim != dim:
-            ix = _collections[name] = _index.open(name, dim)
+            ix = _collections[name] = _index.open(name, dim, expected_rows=expected_rows, create=create)
         if fresh:
-            ix.clear()
+            ix.clear(expected_rows)
         return ix
 
 
@@ -132,6 +134,11 @@ def warm_up(what: str) -> None:
             generator, _ = active_generator()
             result = generator.generate(Image.new("RGB", (128, 128), "white"), "top")  # mediapipe, both stages once
             live_embedder().embed_image(result.stock)  # loads the embedder's weights, runs it once
+        elif what == "preprocess":  # a cpu worker (PREPROCESS_SEPARATE): mediapipe only, no generator forward
+            from PIL import Image
+
+            generator, _ = active_generator()
+            generator.preprocess(Image.new("RGB", (128, 128), "white"), "top")
         elif what == "index":
             from . import index_lifecycle
 

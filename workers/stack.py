@@ -91,22 +91,33 @@ def valkey_binary() -> str:
     return str(get_binary_path())
 
 
-def start_valkey(port: int, data_dir: Path, log_dir: Path, timeout: float = 15.0) -> Service:
-    """valkey-server with append-only persistence: measured, a crash without it lost 39 of 50 queued tasks."""
+def start_valkey(port: int, data_dir: Path, log_dir: Path, timeout: float = 15.0, binary: str | None = None,
+                 name: str = "valkey") -> Service:
+    """valkey-server with append-only persistence: measured, a crash without it lost 39 of 50 queued tasks.
+    `binary`: another server that takes the same options (Debian's redis-server: workers/peers.py)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [valkey_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+    cmd = [binary or valkey_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes"]
-    svc = _spawn("valkey", cmd, log_dir, dict(os.environ))
+    svc = _spawn(name, cmd, log_dir, dict(os.environ))
     _wait_for_port(svc, port, timeout)
     svc.extra["url"] = f"redis://127.0.0.1:{port}/0"
-    svc.respawn = lambda: start_valkey(port, data_dir, log_dir, timeout)
+    svc.respawn = lambda: start_valkey(port, data_dir, log_dir, timeout, binary, name)
     return svc
+
+
+# The embedded stack runs web and workers on the same cores: the workers run at a lower CPU priority, so an upload's
+# request (milliseconds of CPU) is not queued behind seconds of generation. Measured with bench/bench_uploads.py (200
+# uploads, 20 concurrent, 2 cores): bench/results/uploads-tail.json. 0 turns it off; production runs each worker in
+# its own container and does not use this module.
+WORKER_NICE = int(os.environ.get("WORKER_NICE", "10"))
 
 
 def start_worker(name: str, queues: str, env: dict, log_dir: Path, concurrency: int = 1, beat: bool = False,
                  wait: bool = True, timeout: float = 90.0) -> Service:
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues, "-c", str(concurrency),
-           "-n", f"{name}@%h", "--pool", "prefork", "-l", "INFO", "--without-gossip", "--without-mingle"]
+    nice = ["nice", "-n", str(WORKER_NICE)] if WORKER_NICE else []  # exec's: the pid stays the worker's
+    cmd = [*nice, sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues,
+           "-c", str(concurrency), "-n", f"{name}@%h", "--pool", "prefork", "-l", "INFO", "--without-gossip",
+           "--without-mingle"]
     if beat:
         cmd += ["-B", "--schedule", str(log_dir / "celerybeat-schedule")]
     svc = _spawn(name, cmd, log_dir, env)
@@ -117,14 +128,31 @@ def start_worker(name: str, queues: str, env: dict, log_dir: Path, concurrency: 
     return svc
 
 
-def start_web(port: int, env: dict, log_dir: Path, timeout: float = 60.0) -> Service:
-    """Django's server in the web role (no workers app, no ML imports); production runs gunicorn instead."""
+# gunicorn as in production, sized for 2 cores and 20 uploads at once: two processes (the GIL holds one to a core),
+# ten threads each, so a burst is handled rather than left in the accept queue (measured: with 2 x 4 threads, 20
+# concurrent uploads waited p95 390 ms outside Django). Note: the throttles' counters (local-memory cache) are per
+# process. `WEB_SERVER=runserver` brings back Django's server (one process, a thread per request).
+WEB_SERVER = os.environ.get("WEB_SERVER", "gunicorn")
+WEB_PROCESSES = int(os.environ.get("WEB_PROCESSES", "2"))
+WEB_THREADS = int(os.environ.get("WEB_THREADS", "10"))
+
+
+def start_web(port: int, env: dict, log_dir: Path, timeout: float = 60.0, server: str | None = None) -> Service:
+    """The web role (no workers app, no ML imports): gunicorn with threads in a few processes, as production runs
+    it (docker-compose.yml), or Django's runserver (one process, a thread per request)."""
+    server = server or WEB_SERVER
     web_env = {**env, "MARKETPLACE_PROCESS": "web"}
-    cmd = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    if server == "gunicorn":
+        cmd = [sys.executable, "-m", "gunicorn", "marketplace.wsgi:application", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(WEB_PROCESSES), "--worker-class", "gthread", "--threads", str(WEB_THREADS),
+               "--timeout", "60", "--graceful-timeout", "10"]
+    else:
+        cmd = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     svc = _spawn("web", cmd, log_dir, web_env)
     _wait_for_port(svc, port, timeout)
     svc.extra["url"] = f"http://127.0.0.1:{port}"
-    svc.respawn = lambda: start_web(port, env, log_dir, timeout)
+    svc.extra["server"] = server
+    svc.respawn = lambda: start_web(port, env, log_dir, timeout, server)
     return svc
 
 
@@ -246,11 +274,21 @@ class Supervisor:
 class Stack:
     """The whole embedded stack as a context manager: `with Stack(var_dir) as stack: ...`.
 
-    `supervise`: restart a service that dies (see Supervisor); off in tests that kill and restart by hand."""
+    `supervise`: restart a service that dies (see Supervisor); off in tests that kill and restart by hand.
+    `broker`: "valkey" (embedded) or "redis" (Debian's redis-server, the production peer: workers/peers.py), started
+    on `valkey_port` either way. `gpu_workers`: model workers side by side on the gpu queue (`gpu`, `gpu2`, ...), as
+    production scales them; they compete for jobs through the database claim."""
 
     def __init__(self, var_dir: Path, web_port: int = 8000, valkey_port: int | None = None, web: bool = True,
                  train_worker: bool = True, extra_env: dict | None = None, supervise: bool = False,
-                 on_event: Callable[[str], None] | None = None):
+                 on_event: Callable[[str], None] | None = None, broker: str = "valkey", gpu_workers: int = 1,
+                 cpu_workers: int | None = None, web_server: str | None = None):
+        self.broker, self.gpu_workers = broker, gpu_workers
+        self.web_server = web_server  # "gunicorn" or "runserver" (start_web); None: WEB_SERVER
+        # `cpu_workers`: processes on the cpu queue that preprocess (mediapipe) for the batched gpu worker when
+        # PREPROCESS_SEPARATE is on (workers.batching); None: one when the environment turns it on, else none (the
+        # embedded default, where the gpu worker does both).
+        self.cpu_workers = cpu_workers
         self.var_dir = Path(var_dir)
         self.log_dir = self.var_dir / "logs"
         self.web_port, self.valkey_port = web_port, valkey_port or int(os.environ.get("VALKEY_PORT", "6390"))
@@ -262,6 +300,12 @@ class Stack:
     def env(self) -> dict:
         env = dict(os.environ)
         env.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+        # One torch thread per worker process: the embedded stack shares a few cores between the web, the index
+        # worker and the model worker, and torch's default (a thread per core, spinning while it waits) measured, in
+        # one run with the cores busy: stage 1 p50 398 ms against 15 ms, and 1.2 against 9.0 photos/s under load
+        # (3.4 against 14.3 with batches of 8; bench/bench_pipeline.py --torch-threads 1,0). A machine with cores
+        # to spare sets TORCH_THREADS itself.
+        env.setdefault("TORCH_THREADS", "1")
         env["MARKETPLACE_VAR_DIR"] = str(self.var_dir)
         env["REDIS_URL"] = f"redis://127.0.0.1:{self.valkey_port}/0"
         env["PYTHONUNBUFFERED"] = "1"
@@ -274,20 +318,29 @@ class Stack:
                 pass  # an external Redis: nothing to start
             elif _port_open(self.valkey_port):
                 raise RuntimeError(f"port {self.valkey_port} is busy: is another stack running? (set VALKEY_PORT)")
+            elif self.broker == "redis":
+                from workers.peers import start_redis
+
+                self.services.append(start_redis(self.valkey_port, self.var_dir / "redis", self.log_dir))
             else:
                 self.services.append(start_valkey(self.valkey_port, self.var_dir / "valkey", self.log_dir))
             env = self.env()
             # Start all workers, then wait: their start-ups (Django + Celery imports) overlap.
-            workers = [start_worker("gpu", "gpu", {**env, "WORKER_WARMUP": "generator"}, self.log_dir, wait=False),
-                       start_worker("index", "index", {**env, "WORKER_WARMUP": "index"}, self.log_dir, beat=True,
-                                    wait=False)]
+            workers = [start_worker(name, "gpu", {**env, "WORKER_WARMUP": "generator"}, self.log_dir, wait=False)
+                       for name in self.gpu_worker_names()]
+            workers.append(start_worker("index", "index", {**env, "WORKER_WARMUP": "index"}, self.log_dir, beat=True,
+                                        wait=False))
+            cpu_workers = self.cpu_workers if self.cpu_workers is not None else int(
+                env.get("PREPROCESS_SEPARATE", "0").lower() in ("1", "true", "yes"))
+            workers += [start_worker(f"cpu{n}", "cpu", {**env, "ML_DEVICE": "cpu", "WORKER_WARMUP": "preprocess"},
+                                     self.log_dir, wait=False) for n in range(1, cpu_workers + 1)]
             if self.with_train:
                 workers.append(start_worker("train", "train", env, self.log_dir, wait=False))
             self.services += workers
             for w in workers:
                 wait_for_log(w, " ready.", 120)
             if self.with_web:
-                self.services.append(start_web(self.web_port, env, self.log_dir))
+                self.services.append(start_web(self.web_port, env, self.log_dir, server=self.web_server))
             if self.supervisor is not None:
                 self.supervisor.start()
         except BaseException:
@@ -307,6 +360,9 @@ class Stack:
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
+
+    def gpu_worker_names(self) -> list[str]:
+        return ["gpu"] + [f"gpu{n}" for n in range(2, self.gpu_workers + 1)]
 
     def take_down(self, name: str, kill: bool = True) -> None:
         """Stop a service on purpose and keep it down (the supervisor leaves it) until `bring_up`."""

@@ -16,6 +16,11 @@ def generate_stock_image(self, job_id: int) -> str:
     return pipeline.generate_stock_image(job_id, self.request.id)
 
 
+@shared_task(name=task_names.PREPROCESS_PHOTO, bind=True)
+def preprocess_photo(self, job_id: int) -> str:
+    return pipeline.preprocess_photo(job_id, self.request.id)
+
+
 @shared_task(name=task_names.SEARCH_CATALOGUE, bind=True)
 def search_catalogue(self, job_id: int) -> str:
     return pipeline.search_catalogue(job_id, self.request.id)
@@ -40,8 +45,29 @@ def remove_from_index(stock_image_ids: list[int]) -> int:
 
 @shared_task(name=task_names.REINDEX, bind=True)
 def reindex(self, run_id: int) -> None:
-    pipeline.reindex(run_id, self.request.id)  # starts a build; the index task fills it in bounded batches
-    index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
+    from .index_lifecycle import pending_build
+
+    pipeline.reindex(run_id, self.request.id)  # starts a build; bounded batches fill it:
+    if pending_build():  # a Milvus server: the build task, on the re-index queue
+        build_index.apply_async(queue=services.queue.queue_for(task_names.BUILD_INDEX))
+    else:  # milvus-lite: the index task, between searches
+        index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
+
+
+# Seconds of build batches per build task: long enough that a task's overhead is small, short enough that a
+# redelivery after a crash (visibility timeout, tens of seconds in tests) never finds it still running.
+BUILD_TASK_SECONDS = 8.0
+
+
+@shared_task(name=task_names.BUILD_INDEX)
+def build_index() -> int:
+    """A Milvus server's build of a new index collection, on QUEUE_REINDEX (workers.index_lifecycle.build)."""
+    from .index_lifecycle import build
+
+    remaining, again = build(BUILD_TASK_SECONDS)
+    if again:
+        build_index.apply_async(queue=services.queue.queue_for(task_names.BUILD_INDEX))
+    return remaining
 
 
 @shared_task(name=task_names.ROLL_OUT_MODEL)
@@ -71,4 +97,6 @@ def sweep_stuck_jobs() -> dict:
     counts.update(index_build=index["index_build"], index_dropped=index["index_dropped"])
     if index["work"]:
         index_stock_images.apply_async(queue=services.queue.queue_for(task_names.INDEX_STOCK_IMAGES))
+    if index.get("build"):
+        build_index.apply_async(queue=services.queue.queue_for(task_names.BUILD_INDEX))
     return counts

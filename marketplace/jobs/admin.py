@@ -15,7 +15,8 @@ class ImageJobAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "owner", "state", "confident", "attempts", "model_label", "preprocess_method",
                     "created_at"]
     list_filter = ["state", "kind", "confident", "preprocess_method"]
-    readonly_fields = ["claimed_by", "lease_expires_at", "published_at", "timings", "warnings", "error"]
+    readonly_fields = ["claimed_by", "lease_expires_at", "published_at", "timings", "marks", "preprocessed_input",
+                       "warnings", "error"]
     actions = [retry_jobs]
 
 

@@ -53,6 +53,23 @@ def claim(model, pk: int, token: str, *, from_states, lease_seconds: float, extr
     return bool(model.objects.filter(q).update(claimed_by=token, lease_expires_at=lease, **updates))
 
 
+def claim_many(model, pks, token: str, *, from_states, lease_seconds: float, extra: Q | None = None,
+               **updates) -> list[int]:
+    """`claim` for several rows in one conditional UPDATE (a batch collector); returns the pks this token now holds.
+
+    Each row is taken by the same rule as `claim`, so a row another live delivery holds is left alone."""
+    pks = list(pks)
+    if not pks:
+        return []
+    now = timezone.now()
+    q = Q(pk__in=pks) & Q(state__in=list(from_states)) & free_for(token, now)
+    if extra is not None:
+        q &= extra
+    model.objects.filter(q).update(claimed_by=token, lease_expires_at=now + timedelta(seconds=lease_seconds),
+                                   **updates)
+    return list(model.objects.filter(pk__in=pks, claimed_by=token).values_list("pk", flat=True))
+
+
 def renew(model, pk: int, token: str, *, lease_seconds: float, extra: Q | None = None, **updates) -> bool:
     """Extend the lease (and write `updates`) while `token` still holds the row; False when it lost it."""
     qs = model.objects.filter(pk=pk, claimed_by=token)
@@ -81,8 +98,9 @@ def due_for_publish(model, *, waiting_states, running_states, stale_after_second
     return model.objects.filter(lapsed | waiting).order_by("pk").values_list("pk", flat=True)
 
 
-def mark_published(model, pk: int) -> None:
-    model.objects.filter(pk=pk).update(published_at=timezone.now())
+def mark_published(model, pk: int, at=None) -> None:
+    """`at`: when the publish began (a worker may claim the row before this write lands)."""
+    model.objects.filter(pk=pk).update(published_at=at or timezone.now())
 
 
 class Heartbeat:

@@ -66,6 +66,14 @@ class ImageJob(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="milliseconds per stage")
+    # When each hop of the job happened (Unix seconds, name -> time; marketplace.jobs.hops names them): what
+    # bench/bench_pipeline.py turns into per-hop latency. Written with the writes a stage makes anyway (the
+    # hand-off and the final commit), never with a round trip of its own.
+    marks = models.JSONField(default=dict, blank=True, help_text="Unix time of each hop, for latency accounting")
+    # Where the separate preprocessing stage (PREPROCESS_SEPARATE) left what the networks will see, for the batched
+    # generator worker to pick up; empty in the default layout (one worker preprocesses and generates). Its folder
+    # is served to nobody (marketplace.media_access): the owner sees the same image as GeneratedImage.preprocessed_image.
+    preprocessed_input = models.FileField(upload_to=RandomName("pipeline"), blank=True)
     preprocess_method = models.CharField(max_length=32, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,

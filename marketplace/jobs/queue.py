@@ -9,6 +9,8 @@ import threading
 
 from django.conf import settings
 
+from marketplace.request_timing import timed_phase
+
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _app = None
@@ -30,13 +32,29 @@ def celery_app():
     return _app
 
 
+def warm_up() -> None:
+    """Build the publisher and open a broker connection now, not inside the first upload of each web process.
+
+    Measured (bench/bench_uploads.py on 2 busy cores): the first publish in a process took 0.2-0.7 s (Celery's lazy
+    app, amqp and producer pool, the transport's imports, the connection), the next ones about a millisecond. Every
+    gunicorn process pays it once, and with several processes those first uploads made the publish phase's p95.
+    Runs in a thread at start-up (marketplace.wsgi): a broker that is down delays nothing, and is only logged."""
+    try:
+        app = celery_app()
+        with app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # the first upload connects again; the sweeper covers a publish that fails
+        log.info("publisher warm-up could not reach the broker: %s", exc)
+
+
 def publish(task_name: str, args: list, queue: str) -> str | None:
     """Send a task; returns its id, or None when the broker could not be reached (logged, never raised)."""
     try:
         # ignore_result: the publisher never waits on a result (the database records the job), so it must not
         # subscribe to the result backend for every task it sends.
-        result = celery_app().send_task(task_name, args=args, queue=queue, retry=True, ignore_result=True,
-                                        retry_policy=PUBLISH_RETRY_POLICY)
+        with timed_phase("publish"):
+            result = celery_app().send_task(task_name, args=args, queue=queue, retry=True, ignore_result=True,
+                                            retry_policy=PUBLISH_RETRY_POLICY)
         return result.id
     except Exception as exc:  # kombu.OperationalError, redis.ConnectionError, DNS errors ...
         log.warning("could not publish %s%s to %s: %s", task_name, args, queue, exc)
@@ -48,6 +66,15 @@ def queue_for(task_name: str) -> str:
 
     return {
         t.GENERATE_STOCK_IMAGE: settings.QUEUE_GPU,
+        t.PREPROCESS_PHOTO: settings.QUEUE_CPU,
         t.ROLL_OUT_MODEL: settings.QUEUE_GPU,
         t.TRAIN_MODEL: settings.QUEUE_TRAIN,
+        t.REINDEX: reindex_queue(),
+        t.BUILD_INDEX: reindex_queue(),
     }.get(task_name, settings.QUEUE_INDEX)
+
+
+def reindex_queue() -> str:
+    """QUEUE_REINDEX with a Milvus server (any process may open it: builds run beside searches); QUEUE_INDEX with
+    milvus-lite, whose file only the index worker may open (builds go in bounded batches between searches)."""
+    return settings.QUEUE_REINDEX if "://" in settings.VECTOR_INDEX_URI else settings.QUEUE_INDEX

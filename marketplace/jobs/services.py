@@ -26,7 +26,11 @@ State = ImageJob.State
 
 # --- publishing ----------------------------------------------------------------------------------------------
 def _stage_task(job: ImageJob) -> str:
-    return task_names.SEARCH_CATALOGUE if job.state == State.SEARCHING else task_names.GENERATE_STOCK_IMAGE
+    if job.state == State.SEARCHING:
+        return task_names.SEARCH_CATALOGUE
+    if settings.PREPROCESS_SEPARATE and job.state in (State.PENDING, State.PREPROCESSING):
+        return task_names.PREPROCESS_PHOTO  # CPU workers preprocess, then hand the job to the batched generator
+    return task_names.GENERATE_STOCK_IMAGE
 
 
 def job_publish(job_id: int) -> bool:
@@ -35,10 +39,11 @@ def job_publish(job_id: int) -> bool:
     if job.state in (State.DONE, State.FAILED):
         return False
     name = _stage_task(job)
+    sent_at = timezone.now()  # before sending: the worker may claim the job before mark_published below runs
     task_id = queue.publish(name, [job.pk], queue.queue_for(name))
     if task_id is None:
         return False
-    lifecycle.mark_published(ImageJob, job.pk)
+    lifecycle.mark_published(ImageJob, job.pk, at=sent_at)
     return True
 
 
@@ -46,12 +51,31 @@ def job_publish_on_commit(job_id: int) -> None:
     transaction.on_commit(lambda: job_publish(job_id))
 
 
+def job_send_on_commit(job_id: int, task_name: str, published_at) -> None:
+    """Send the next stage's task when the caller's transaction commits, for a row that transaction already marked
+    `published_at` (with the write it made anyway). Why not `job_publish_on_commit`: its separate write of the publish
+    time, landing just after the send, raced the worker's claim of the same row for SQLite's write lock, and each
+    such collision cost the claim one to three milliseconds of busy-wait, twice per photo (measured by
+    bench/bench_pipeline.py). If the send fails the mark is cleared, so the sweeper's next pass publishes again; a
+    process killed between the commit and the send leaves the mark, and the sweeper publishes again once it is
+    JOB_REPUBLISH_AFTER_SECONDS old."""
+    def send() -> None:
+        if queue.publish(task_name, [job_id], queue.queue_for(task_name)) is None:
+            ImageJob.objects.filter(pk=job_id, published_at=published_at).update(published_at=None)
+
+    transaction.on_commit(send)
+
+
+def _first_task() -> str:
+    return task_names.PREPROCESS_PHOTO if settings.PREPROCESS_SEPARATE else task_names.GENERATE_STOCK_IMAGE
+
+
 def job_create(*, owner, garment_type: str, listing_photo=None, search_query=None) -> ImageJob:
     """Create the job row for an uploaded photo; its task is published when the caller's transaction commits."""
     kind = ImageJob.Kind.LISTING_PHOTO if listing_photo is not None else ImageJob.Kind.SEARCH_QUERY
-    job = ImageJob.objects.create(kind=kind, owner=owner, garment_type=garment_type,
-                                  listing_photo=listing_photo, search_query=search_query)
-    job_publish_on_commit(job.pk)
+    job = ImageJob.objects.create(kind=kind, owner=owner, garment_type=garment_type, listing_photo=listing_photo,
+                                  search_query=search_query, published_at=timezone.now())
+    job_send_on_commit(job.pk, _first_task(), job.published_at)
     return job
 
 
@@ -60,7 +84,7 @@ def job_retry(job: ImageJob) -> bool:
     with transaction.atomic():
         n = ImageJob.objects.filter(pk=job.pk, state=State.FAILED).update(
             state=State.PENDING, error="", claimed_by="", lease_expires_at=None, attempts=0, finished_at=None,
-            confident=None, confidence_note="")
+            confident=None, confidence_note="", preprocessed_input="", marks={})
         if n:
             job_publish_on_commit(job.pk)
     return bool(n)
@@ -94,6 +118,55 @@ def job_claim(job_id: int, task_id: str, from_states, to_state: str, count_attem
     return job
 
 
+def job_claimable(job_id: int, task_id: str, from_states) -> bool:
+    """Whether `job_claim` could take the job now: one read, no write (the claim itself decides; this only spares
+    deliveries that cannot win the write)."""
+    return ImageJob.objects.filter(lifecycle.free_for(task_id), pk=job_id, state__in=list(from_states)).exists()
+
+
+def jobs_claim_batch(task_id: str, exclude: list[int], limit: int, *, preprocessed: bool) -> list[ImageJob]:
+    """A batch collector's claim: up to `limit` further photo jobs waiting for the generate stage, oldest first,
+    each taken by the same conditional rule as `job_claim` (one UPDATE for all) for this delivery's token.
+
+    Waiting means unclaimed and `pending` (the default layout: this worker preprocesses them), or `generating`
+    with a stored preprocessed input (`preprocessed`: CPU workers preprocessed them). Rows this very token already
+    holds in the generate stage are taken back too (a redelivery of a batch leader that crashed mid-batch), and so
+    are rows whose holder's lease lapsed. Their own messages, delivered later, then find them held or moved on and
+    do nothing."""
+    if limit <= 0:
+        return []
+    waiting = (Q(state=State.GENERATING) & ~Q(preprocessed_input="")) if preprocessed else Q(state=State.PENDING)
+    mine = Q(claimed_by=task_id, state__in=[State.PREPROCESSING, State.GENERATING])
+    # A crashed batch's jobs, once their leases lapse: taken together again rather than one by one as the sweeper
+    # publishes each.
+    lapsed = Q(state__in=[State.PREPROCESSING, State.GENERATING], lease_expires_at__lt=timezone.now())
+    candidates = list(ImageJob.objects.filter((waiting & Q(claimed_by="")) | mine | lapsed).exclude(pk__in=exclude)
+                      .order_by("pk").values_list("pk", flat=True)[:limit])
+    states = [State.PENDING, State.PREPROCESSING, State.GENERATING]
+    taken = lifecycle.claim_many(ImageJob, candidates, task_id, from_states=states,
+                                 lease_seconds=settings.JOB_LEASE_SECONDS,
+                                 state=State.GENERATING if preprocessed else State.PREPROCESSING,
+                                 attempts=F("attempts") + 1, started_at=Coalesce("started_at", timezone.now()))
+    batch = []
+    for job in ImageJob.objects.filter(pk__in=taken).select_related("listing_photo", "search_query").order_by("pk"):
+        if job.attempts > settings.JOB_MAX_ATTEMPTS:
+            job_fail(job.pk, task_id, f"gave up after {job.attempts - 1} attempts: the worker was lost each time")
+        else:
+            batch.append(job)
+    return batch
+
+
+def jobs_advance(job_ids: list[int], task_id: str, to_state: str) -> list[int]:
+    """`job_advance` for a batch in one UPDATE; returns the ids this delivery still holds (the others were lost)."""
+    n = ImageJob.objects.filter(pk__in=job_ids, claimed_by=task_id).exclude(
+        state__in=[State.DONE, State.FAILED]).update(state=to_state,
+                                                     lease_expires_at=lifecycle.lease_until(settings.JOB_LEASE_SECONDS))
+    if n == len(job_ids):  # all still held (the usual case): no second round trip to find out which
+        return list(job_ids)
+    return list(ImageJob.objects.filter(pk__in=job_ids, claimed_by=task_id, state=to_state)
+                .values_list("pk", flat=True))
+
+
 def job_advance(job_id: int, task_id: str, to_state: str, **fields) -> None:
     """Move a held job to its next state (renewing the lease); raises ClaimLost if this delivery lost it."""
     if not lifecycle.renew(ImageJob, job_id, task_id, lease_seconds=settings.JOB_LEASE_SECONDS,
@@ -110,12 +183,31 @@ def job_heartbeat(job_id: int, task_id: str) -> lifecycle.Heartbeat:
 
 def job_hand_to_search(job_id: int, task_id: str, **fields) -> None:
     """End the generate stage: release the claim, set `searching`, publish the search task on commit."""
+    if not jobs_hand_on(task_id, {job_id: fields}, State.SEARCHING):
+        raise ClaimLost(job_id)
+
+
+def job_hand_to_generator(job_id: int, task_id: str, **fields) -> None:
+    """End the separate preprocessing stage: release the claim, set `generating` (unclaimed: waiting for the
+    batched generator worker), publish the generate task on commit."""
+    if not jobs_hand_on(task_id, {job_id: fields}, State.GENERATING):
+        raise ClaimLost(job_id)
+
+
+def jobs_hand_on(task_id: str, fields_by_job: dict[int, dict], to_state: str) -> list[int]:
+    """Release several held jobs into `to_state` in ONE transaction (a batch's hand-off: one commit, not one per
+    photo), writing each its own fields; their next tasks are published on commit. Returns the ids handed on; a job
+    this delivery no longer holds is skipped (its new holder carries on)."""
+    handed = []
+    task_name = task_names.SEARCH_CATALOGUE if to_state == State.SEARCHING else task_names.GENERATE_STOCK_IMAGE
     with transaction.atomic():
-        # published_at cleared: if the publish below fails (broker down), the sweeper's next pass publishes it.
-        if not lifecycle.release(ImageJob, job_id, task_id, extra=Q(state__in=ImageJob.ACTIVE_STATES),
-                                 state=State.SEARCHING, published_at=None, **fields):
-            raise ClaimLost(job_id)
-        job_publish_on_commit(job_id)
+        for job_id, fields in fields_by_job.items():
+            published_at = timezone.now()  # marked with the hand-off's own write (job_send_on_commit says why)
+            if lifecycle.release(ImageJob, job_id, task_id, extra=Q(state__in=ImageJob.ACTIVE_STATES),
+                                 state=to_state, published_at=published_at, **fields):
+                handed.append(job_id)
+                job_send_on_commit(job_id, task_name, published_at)
+    return handed
 
 
 @dataclass(frozen=True)
@@ -126,7 +218,8 @@ class SearchHit:
 
 
 def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict, *, confident: bool | None = None,
-                 confidence_note: str = "", confidence_threshold: float | None = None) -> bool:
+                 confidence_note: str = "", confidence_threshold: float | None = None, marks: dict | None = None
+                 ) -> bool:
     """Write the job's results and its final state in one transaction. Replaces any earlier rows of the same
     source, so a re-run never duplicates; returns False (writing nothing) if this delivery lost the claim.
 
@@ -145,7 +238,8 @@ def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict
         completion.write_results(job, hits, low_confidence)
         ImageJob.objects.filter(pk=job_id).update(
             state=State.DONE, claimed_by="", lease_expires_at=None, finished_at=timezone.now(), error="",
-            timings={**job.timings, **timings}, confident=confident, confidence_note=confidence_note[:300])
+            timings={**job.timings, **timings}, marks={**job.marks, **(marks or {})}, confident=confident,
+            confidence_note=confidence_note[:300])
     return True
 
 
@@ -173,7 +267,7 @@ def jobs_sweep() -> dict:
         ("training", TrainingRun, [TrainingRun.State.PENDING], [TrainingRun.State.RUNNING], training_run_publish,
          list(TrainingRun.State) if settings.QUEUE_TRAIN in paused else []),
         ("reindex", ReindexRun, [ReindexRun.State.PENDING], [ReindexRun.State.RUNNING], reindex_publish,
-         list(ReindexRun.State) if settings.QUEUE_INDEX in paused else []),
+         list(ReindexRun.State) if queue.reindex_queue() in paused else []),
     )
     counts = {}
     for key, model, waiting, running, publish, held in kinds:

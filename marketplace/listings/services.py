@@ -13,6 +13,7 @@ from django.db import transaction
 from marketplace.catalogue.models import GarmentType
 from marketplace.jobs.services import SearchHit, job_create
 from marketplace.media_names import stored_upload_name
+from marketplace.request_timing import timed_phase
 from marketplace.uploads import check_image_upload
 
 from .models import FeedbackPair, Listing, ListingPhoto, Suggestion
@@ -27,13 +28,24 @@ def listing_create(*, seller, title: str, garment_type: str = GarmentType.TOP, p
 
 def listing_photo_create(*, listing: Listing, upload, garment_type: str | None = None):
     """Store the photo and its job in one transaction; the job is published on commit. Raises UploadRejected."""
-    checked = check_image_upload(upload)
+    with timed_phase("validate"):
+        checked = check_image_upload(upload)
     upload.name = stored_upload_name(checked.format)  # the client's name and extension are never stored
     garment = garment_type or listing.garment_type
-    with transaction.atomic():
-        photo = ListingPhoto.objects.create(listing=listing, image=upload, garment_type=garment,
-                                            width=checked.width, height=checked.height)
-        job = job_create(owner=listing.seller, garment_type=garment, listing_photo=photo)
+    photo = ListingPhoto(listing=listing, garment_type=garment, width=checked.width, height=checked.height)
+    # The file is written before the transaction, so SQLite's one write lock is held for two rows, not for a disk
+    # write too (issue #12's upload tail). A transaction that fails takes its file with it.
+    with timed_phase("file"):
+        photo.image.save(upload.name, upload, save=False)
+    try:
+        # `db`: waiting for the write lock (SQLite: one writer at a time) and the commit; `insert`: the two rows.
+        with timed_phase("db"), transaction.atomic():
+            with timed_phase("insert"):
+                photo.save()
+                job = job_create(owner=listing.seller, garment_type=garment, listing_photo=photo)
+    except BaseException:
+        photo.image.delete(save=False)
+        raise
     return photo, job
 
 

@@ -8,18 +8,28 @@ from django.db import transaction
 from marketplace.catalogue.models import Item
 from marketplace.jobs.services import SearchHit, job_create
 from marketplace.media_names import stored_upload_name
+from marketplace.request_timing import timed_phase
 from marketplace.uploads import check_image_upload
 
 from .models import Recommendation, SearchQuery
 
 
 def search_query_create(*, buyer, upload, garment_type: str):
-    checked = check_image_upload(upload)
+    with timed_phase("validate"):
+        checked = check_image_upload(upload)
     upload.name = stored_upload_name(checked.format)  # the client's name and extension are never stored
-    with transaction.atomic():
-        query = SearchQuery.objects.create(buyer=buyer, image=upload, garment_type=garment_type,
-                                           width=checked.width, height=checked.height)
-        job = job_create(owner=buyer, garment_type=garment_type, search_query=query)
+    query = SearchQuery(buyer=buyer, garment_type=garment_type, width=checked.width, height=checked.height)
+    # As for a listing photo (marketplace.listings.services): the file before the transaction, the two rows in it.
+    with timed_phase("file"):
+        query.image.save(upload.name, upload, save=False)
+    try:
+        with timed_phase("db"), transaction.atomic():
+            with timed_phase("insert"):
+                query.save()
+                job = job_create(owner=buyer, garment_type=garment_type, search_query=query)
+    except BaseException:
+        query.image.delete(save=False)
+        raise
     return query, job
 
 

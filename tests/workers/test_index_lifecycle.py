@@ -118,7 +118,7 @@ def test_first_start_builds_the_first_collection_and_makes_it_live(own_index):
     assert runtime.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [live.name]
     overview = job_services.queue_overview()["index"]
     assert overview["live"]["name"] == live.name and overview["building"] is None
-    assert pipeline.index_sweep() == {"index_build": "", "index_dropped": 0, "work": False}
+    assert pipeline.index_sweep() == {"index_build": "", "index_dropped": 0, "work": False, "build": False}
 
 
 # --- (b) + (c) a new embedder version --------------------------------------------------------------------------
@@ -261,35 +261,6 @@ def test_a_crash_mid_build_resumes_from_the_cursor_without_duplicates(own_index,
     assert sorted(stored(live)) == [r.pk for r in rows]
 
 
-def test_on_a_milvus_server_a_build_held_by_another_worker_process_waits_for_its_lease(own_index, monkeypatch):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    rows = make_catalogue(6)
-    monkeypatch.setattr(index_lifecycle, "_embedded_store", lambda: False)  # as if VECTOR_INDEX_URI were a server
-    monkeypatch.setenv("EMBEDDER_VERSION", NEW)
-    pipeline.index_sweep()
-    building = IndexCollection.objects.get(state=S.BUILDING)
-    other = dict(claimed_by="elsewhere:1", lease_until=timezone.now() + timedelta(seconds=60))
-    IndexCollection.objects.filter(pk=building.pk).update(**other)
-    StockImage.objects.filter(pk=rows[0].pk).update(index_dirty=True)
-
-    assert pipeline.index_dirty_stock_images(build_batch=3) == 7  # 6 to build + 1 dirty: nothing done
-    assert index_lifecycle.was_blocked()
-    building.refresh_from_db()
-    assert building.cursor == 0 and StockImage.objects.get(pk=rows[0].pk).index_dirty
-
-    IndexCollection.objects.filter(pk=building.pk).update(lease_until=timezone.now() - timedelta(seconds=1))  # lapsed
-    assert pipeline.index_dirty_stock_images(build_batch=3) == 3
-    assert not index_lifecycle.was_blocked()
-    building.refresh_from_db()
-    assert building.cursor == rows[2].pk and building.lease_until is None  # released after the batch
-    run_build(build_batch=3)
-    assert IndexCollection.objects.get(state=S.LIVE).pk == building.pk
-    assert runtime.vector_index().count() == 6
-
-
 def test_a_build_that_keeps_failing_is_given_up_and_an_operator_re_index_tries_again(own_index, monkeypatch):
     make_catalogue(4)
     old = IndexCollection.objects.get(state=S.LIVE)
@@ -321,7 +292,7 @@ def test_switching_back_during_a_build_sets_the_build_aside(own_index, monkeypat
     pipeline.index_sweep()
     pipeline.index_dirty_stock_images(build_batch=2)
     monkeypatch.setenv("EMBEDDER_VERSION", OLD)
-    assert pipeline.index_sweep() == {"index_build": "", "index_dropped": 0, "work": False}
+    assert pipeline.index_sweep() == {"index_build": "", "index_dropped": 0, "work": False, "build": False}
     aside = IndexCollection.objects.get(embedder_version=NEW)
     assert aside.state == S.RETIRED and aside.dropped_at and "superseded" in aside.error
     assert IndexCollection.objects.get(state=S.LIVE).pk == old.pk
