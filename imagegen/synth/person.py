@@ -209,8 +209,10 @@ def _seg_frame(seg: G.Segment):
 
 
 def _warp_part(canvas: G.Canvas, pid: int, seg_p: G.Segment, size: int, scale_hint: float,
-               t0: float = 0.0, t1: float = 1.0):
+               t0: float = 0.0, t1: float = 1.0, shade=None):
     """Warp canvas panel ``pid`` onto the body segment ``seg_p``; returns (rgb, mask) full frame.
+
+    ``shade(t, s)``, when given, is a light/shade multiplier on the same (t, s) grid (data v2's folds).
 
     A photo pixel's coordinates along the segment (t) and across it (s in -1..1) are mapped to
     the same (t, s) on the canvas panel. Across the segment, s is replaced by asin(k s)/asin(k):
@@ -252,6 +254,8 @@ def _warp_part(canvas: G.Canvas, pid: int, seg_p: G.Segment, size: int, scale_hi
     # alpha carries the cut (neckline, sleeve length, armholes).
     inside = (t >= t0 - 0.03) & (t <= t1 + 0.03)
     rgb[y0:y1, x0:x1] = crop_rgb.astype(np.float32) / 255.0
+    if shade is not None:
+        rgb[y0:y1, x0:x1] *= shade(t, s)[..., None]
     mask[y0:y1, x0:x1] = crop_a.astype(np.float32) / 255.0 * inside
     return rgb, mask
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from . import garments as G
@@ -34,9 +33,9 @@ from .person import (
     _grow,
     _Masks,
     _Painter,
-    _seg_frame,
     _shading,
     _skeleton,
+    _warp_part,
 )
 
 LIMBS = (G.R_UPPER, G.R_LOWER, G.L_UPPER, G.L_LOWER, G.R_THIGH, G.R_SHIN, G.L_THIGH, G.L_SHIN)
@@ -69,47 +68,6 @@ def _fold(pid: int, t: np.ndarray, s: np.ndarray, folds: dict) -> np.ndarray:
     joint = 1.0 if pid in (G.R_UPPER, G.L_UPPER, G.R_THIGH, G.L_THIGH, G.R_SHIN, G.L_SHIN) else 0.0
     env = 0.35 + 0.65 * np.exp(-((t - joint) / 0.28) ** 2)  # creases bunch at elbows, knees and ankles
     return 1 + amp * env * np.sin(two_pi * (n * t + 0.35 * s + ph))
-
-
-def _warp_part(canvas: G.Canvas, pid: int, seg_p: G.Segment, size: int, scale_hint: float, folds: dict,
-               t0: float = 0.0, t1: float = 1.0):
-    """``person._warp_part`` plus the fold multiplier, computed on the same (t, s) grid."""
-    seg_c = canvas.segments[pid][0]
-    poly = np.array(seg_p.polygon(t0, t1, grow=2.0))
-    x0, y0 = np.floor(poly.min(0)).astype(int)
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
-    x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, size), min(y1, size)
-    rgb = np.zeros((size, size, 3), np.float32)
-    mask = np.zeros((size, size), np.float32)
-    if x1 <= x0 or y1 <= y0:
-        return rgb, mask
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    ax, ay, dx, dy, lp = _seg_frame(seg_p)
-    nx, ny = -dy, dx
-    rx, ry = xs - ax, ys - ay
-    t = (rx * dx + ry * dy) / lp
-    tc = np.clip(t, 0, 1)
-    s = (rx * nx + ry * ny) / ((seg_p.w0 + (seg_p.w1 - seg_p.w0) * tc) / 2)
-    k = 0.93
-    s_in = np.clip(s, -1, 1)
-    s_c = np.where(np.abs(s) <= 1, np.arcsin(k * s_in) / math.asin(k), s)
-    cax, cay, cdx, cdy, lc = _seg_frame(seg_c)
-    cnx, cny = -cdy, cdx
-    wc = (seg_c.w0 + (seg_c.w1 - seg_c.w0) * tc) / 2
-    u = cax + t * lc * cdx + s_c * wc * cnx
-    v = cay + t * lc * cdy + s_c * wc * cny
-    level = 2 if scale_hint < 0.45 else 1
-    src_rgb, src_a = canvas.level(level)
-    u = (u / level).astype(np.float32)
-    v = (v / level).astype(np.float32)
-    crop_rgb = cv2.remap(src_rgb, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    crop_a = cv2.remap(src_a, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    inside = (t >= t0 - 0.03) & (t <= t1 + 0.03)
-    fold = _fold(pid, t, np.clip(s, -1.2, 1.2), folds).astype(np.float32)
-    rgb[y0:y1, x0:x1] = crop_rgb.astype(np.float32) / 255.0 * fold[..., None]
-    mask[y0:y1, x0:x1] = crop_a.astype(np.float32) / 255.0 * inside
-    return rgb, mask
 
 
 def _knee_half_width(j: dict, centre: np.ndarray, axis: np.ndarray, h: float, bw: float) -> float:
@@ -252,7 +210,9 @@ def draw_person_v2(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Per
         for pid, (_, cover) in cv.segments.items():
             t0 = -0.35 if pid == G.TORSO and item.garment == "top" else 0.0
             hint = h / (G2.WHOLE_HEAD if item.garment == "whole" else G.CANVAS_HEAD)
-            gparts[pid] = _warp_part(cv, pid, bsegs[pid], S, hint, folds, t0, cover)
+            gparts[pid] = _warp_part(cv, pid, bsegs[pid], S, hint, t0, cover,
+                                     shade=lambda t, s, pid=pid: _fold(pid, t, np.clip(s, -1.2, 1.2),
+                                                                       folds).astype(np.float32))
 
     shoulder_y = min(rs[1], ls[1])
     clips = {
