@@ -12,6 +12,7 @@ registered at run time in this process (tests) is embedded here, in order, as be
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -67,7 +68,6 @@ def _get_pool(processes: int) -> ProcessPoolExecutor:
         if _pool is None or _pool_size != processes:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            import multiprocessing
 
             _pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_init_worker)
@@ -86,6 +86,12 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
+def _is_daemon() -> bool:
+    """A daemonic process may not start children (a Celery prefork pool child is one: the index worker's tasks run
+    there), so it embeds in-process; the pool serves `bench/bench_reindex.py` and non-prefork workers."""
+    return bool(multiprocessing.current_process().daemon)
+
+
 def embed_files(version: str, paths: Sequence[str], processes: int | None = None) -> tuple[np.ndarray, list[bool]]:
     """Vectors of the readable files among `paths` (in order) and a readable flag per path. Embedded by `processes`
     spawned workers (default `default_processes()`); in this process when that is 1, when there are fewer paths than
@@ -93,7 +99,7 @@ def embed_files(version: str, paths: Sequence[str], processes: int | None = None
     from .embedders import _REGISTERED
 
     processes = default_processes() if processes is None else processes
-    if processes <= 1 or len(paths) <= CHUNK or version in _REGISTERED:
+    if processes <= 1 or len(paths) <= CHUNK or version in _REGISTERED or _is_daemon():
         return _embed_files(version, paths)
     pool = _get_pool(processes)
     chunks = [list(paths[s:s + CHUNK]) for s in range(0, len(paths), CHUNK)]

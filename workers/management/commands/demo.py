@@ -5,7 +5,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from marketplace.catalogue.models import Item, StockImage
+from marketplace.catalogue.models import IndexCollection, Item, StockImage
 from workers import demo
 from workers.catalogue_seed import seed_catalogue, street_photo
 from workers.stack import Stack
@@ -41,7 +41,10 @@ class Command(BaseCommand):
         created = seed_catalogue(items, seed=0)
         out(f"catalogue: {Item.objects.count()} items ({len(created)} new) in {time.perf_counter() - t0:.1f}s")
         deadline = time.time() + 180
-        while StockImage.objects.filter(index_dirty=True).exists():
+        # Indexed: nothing dirty, and the live collection has covered the whole catalogue (a first fill clears the
+        # dirty flags batch by batch before it embeds them).
+        live_filled = IndexCollection.objects.filter(state=IndexCollection.State.LIVE, finished_at__isnull=False)
+        while StockImage.objects.filter(index_dirty=True).exists() or not live_filled.exists():
             if time.time() > deadline:
                 raise CommandError("the index worker did not index the catalogue in 180 s: see var/logs/index.log")
             time.sleep(0.2)
