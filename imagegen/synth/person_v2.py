@@ -32,6 +32,7 @@ from .person import (
     _garment_segments,
     _grow,
     _Masks,
+    _paint_limb,
     _Painter,
     _shading,
     _skeleton,
@@ -123,15 +124,6 @@ def _as_top(spec: G.ItemSpec) -> G.ItemSpec:
 def _as_bottom(spec: G.ItemSpec) -> G.ItemSpec:
     from dataclasses import replace
     return replace(spec, garment="bottom")
-
-
-def _paint_limb(painter: _Painter, limb: np.ndarray, part_ids, gparts: dict, skin, light) -> None:
-    parts = [gparts[p][1] for p in part_ids if p in gparts]
-    shade = _shading(np.maximum.reduce([limb, *parts]), light)
-    painter.paint(limb, skin, shade)
-    for p in part_ids:
-        if p in gparts:
-            painter.paint(gparts[p][1], gparts[p][0], shade)
 
 
 def draw_person_v2(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> PersonLayer:

@@ -140,21 +140,8 @@ def compose_photo(person: PersonLayer, rng: np.random.Generator, size: int):
     feet_y = max(kps["left_ankle"][1], kps["right_ankle"][1]) + 0.3 * h
     bg = background(rng, S, box, feet_y, person.garment_luma)
 
-    # Contact shadow under the feet.
-    ax = (kps["left_ankle"][0] + kps["right_ankle"][0]) / 2
-    sh = np.zeros((S, S), np.float32)
-    cv2.ellipse(sh, (int(ax), int(feet_y)), (int(abs(kps["left_ankle"][0] - kps["right_ankle"][0]) / 2 + 0.9 * h), int(0.2 * h)),
-                0, 0, 360, 1.0, -1)
-    sh = cv2.GaussianBlur(sh, (0, 0), 0.15 * h + 1)
-    bg = bg * (1 - rng.uniform(0.3, 0.55) * sh)[..., None]
-
-    img = bg * (1 - alpha[..., None]) + rgb
-    # Lighting: exposure, colour cast, a directional ramp across the frame.
-    gain = rng.uniform(0.85, 1.12) * (1 + rng.normal(0, 0.035, 3)).astype(np.float32)
-    th = rng.uniform(0, 2 * math.pi)
-    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
-    ramp = 1 + rng.uniform(-0.12, 0.12) * ((xx - 0.5) * math.cos(th) + (yy - 0.5) * math.sin(th)) * 2
-    img = img * gain[None, None] * ramp[..., None]
+    bg = contact_shadow(bg, rng, kps, feet_y, h)
+    img = lighting(bg * (1 - alpha[..., None]) + rgb, rng)
     # Camera: lens blur, sensor noise; the JPEG quality is returned for the single real encode.
     if rng.random() < 0.5:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.8))
@@ -162,3 +149,24 @@ def compose_photo(person: PersonLayer, rng: np.random.Generator, size: int):
     out = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
     quality = int(rng.integers(60, 91))
     return out, np.clip(alpha, 0, 1).astype(np.float32), kps, quality
+
+
+def contact_shadow(bg: np.ndarray, rng: np.random.Generator, kps: dict, feet_y: float, h: float) -> np.ndarray:
+    """A soft contact shadow under the feet, darkening the background."""
+    S = bg.shape[0]
+    ax = (kps["left_ankle"][0] + kps["right_ankle"][0]) / 2
+    sh = np.zeros((S, S), np.float32)
+    cv2.ellipse(sh, (int(ax), int(feet_y)), (int(abs(kps["left_ankle"][0] - kps["right_ankle"][0]) / 2 + 0.9 * h), int(0.2 * h)),
+                0, 0, 360, 1.0, -1)
+    sh = cv2.GaussianBlur(sh, (0, 0), 0.15 * h + 1)
+    return bg * (1 - rng.uniform(0.3, 0.55) * sh)[..., None]
+
+
+def lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Exposure, colour cast and a directional ramp across the frame."""
+    S = img.shape[0]
+    gain = rng.uniform(0.85, 1.12) * (1 + rng.normal(0, 0.035, 3)).astype(np.float32)
+    th = rng.uniform(0, 2 * math.pi)
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    ramp = 1 + rng.uniform(-0.12, 0.12) * ((xx - 0.5) * math.cos(th) + (yy - 0.5) * math.sin(th)) * 2
+    return img * gain[None, None] * ramp[..., None]

@@ -17,14 +17,13 @@ Each photo's background kind and treatment are returned as ``meta`` and recorded
 from __future__ import annotations
 
 import colorsys
-import math
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
 from .person import PersonLayer
-from .scene import _bag, _perspective
+from .scene import _bag, _perspective, contact_shadow, lighting
 
 BACKGROUNDS = ("indoor:room", "indoor:shop", "outdoor:street", "outdoor:park", "studio")
 BACKGROUND_WEIGHTS = (0.27, 0.18, 0.27, 0.18, 0.10)
@@ -404,19 +403,8 @@ def compose_photo_v2(person: PersonLayer, rng: np.random.Generator, size: int):
     if treatment == "greyscale":
         bg = _separate_in_grey(bg, rgb, alpha, kps, h)
 
-    ax = (kps["left_ankle"][0] + kps["right_ankle"][0]) / 2
-    sh = np.zeros((S, S), np.float32)
-    cv2.ellipse(sh, (int(ax), int(feet_y)), (int(abs(kps["left_ankle"][0] - kps["right_ankle"][0]) / 2 + 0.9 * h), int(0.2 * h)),
-                0, 0, 360, 1.0, -1)
-    sh = cv2.GaussianBlur(sh, (0, 0), 0.15 * h + 1)
-    bg = bg * (1 - rng.uniform(0.3, 0.55) * sh)[..., None]
-
-    img = bg * (1 - alpha[..., None]) + rgb
-    gain = rng.uniform(0.85, 1.12) * (1 + rng.normal(0, 0.035, 3)).astype(np.float32)
-    th = rng.uniform(0, 2 * math.pi)
-    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
-    ramp = 1 + rng.uniform(-0.12, 0.12) * ((xx - 0.5) * math.cos(th) + (yy - 0.5) * math.sin(th)) * 2
-    img = img * gain[None, None] * ramp[..., None]
+    bg = contact_shadow(bg, rng, kps, feet_y, h)
+    img = lighting(bg * (1 - alpha[..., None]) + rgb, rng)
     img = apply_treatment(img, treatment, rng)
     if rng.random() < 0.5:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.8))
