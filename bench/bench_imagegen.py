@@ -3,8 +3,10 @@
     python bench/bench_imagegen.py                 # 64 and 128 px, CPU (and CUDA if present), ~1-2 min on 2 cores
     python bench/bench_imagegen.py --quick         # fewer repetitions, smaller training batch
     python bench/bench_imagegen.py --out bench/results/imagegen.json --threads 2
+    python bench/bench_imagegen.py --arch v2       # one architecture only (default: v1 and v2, each row says which)
 
-What is measured (default architecture, ``GANConfig(image_size=S)``):
+What is measured (per architecture ``--arch``, ``GANConfig.for_arch(arch, image_size=S)``; v2 runs every image
+as garment type "top", its FiLM conditioning included in the timings):
 
 * train: one full ``imagegen.train.Trainer.train_step`` (G1 and G2 forward, D_real / D_assoc1 / D_assoc2 updates
   on the PLDT association batch, G1 and G2 updates) in pairs/s, and as the baseline the same G1 + G2 doing one
@@ -66,39 +68,43 @@ def _batch(n: int, size: int, device: torch.device, seed: int = 0):
     return photo, stock, items
 
 
-def bench_train(size: int, batch: int, reps: int, device: torch.device) -> dict:
+def bench_train(size: int, batch: int, reps: int, device: torch.device, arch: str = "v1") -> dict:
     torch.manual_seed(0)
     cfg = TrainConfig(image_size=size, batch_size=batch, device=str(device), amp=device.type == "cuda",
-                      channels_last=device.type == "cuda")
-    trainer = Trainer(cfg.gan_config(), cfg, device)
+                      channels_last=device.type == "cuda", arch=arch)
+    gan_cfg = cfg.gan_config()
+    trainer = Trainer(gan_cfg, cfg, device)
     photo, stock, items = _batch(batch, size, device)
-    g1, g2 = build_generators(cfg.gan_config())
+    garments = ["top"] * batch
+    gi = gan_cfg.garment_indices(garments, batch, device)  # None for v1
+    g1, g2 = build_generators(gan_cfg)
     g1.to(device).train(), g2.to(device).train()
 
     def bare():
-        out1 = g1(photo)
-        out2 = g2(torch.cat([photo, out1.detach()], 1))
+        out1 = g1(photo, gi)
+        out2 = g2(torch.cat([photo, out1.detach()], 1), gi)
         (F.mse_loss(out1, stock) + F.mse_loss(out2, stock)).backward()
 
-    full, base = _timeit_pair(lambda: trainer.train_step(photo, stock, items), bare, reps, 3, device)
-    return {"task": "train", "size": size, "batch": batch, "device": device.type,
+    full, base = _timeit_pair(lambda: trainer.train_step(photo, stock, items, garments), bare, reps, 3, device)
+    return {"task": "train", "arch": arch, "size": size, "batch": batch, "device": device.type,
             "full_ms_per_step": full * 1000, "full_pairs_per_s": batch / full,
             "baseline_ms_per_step": base * 1000, "baseline_pairs_per_s": batch / base, "ratio": full / base,
             "amp_bf16": cfg.amp and device.type == "cuda"}
 
 
-def bench_generate(size: int, batch: int, reps: int, device: torch.device) -> dict:
-    gen = StockImageGenerator.untrained(image_size=size, seed=0, device=device)
+def bench_generate(size: int, batch: int, reps: int, device: torch.device, arch: str = "v1") -> dict:
+    gen = StockImageGenerator.untrained(image_size=size, seed=0, device=device, arch=arch)
     photo, _, _ = _batch(batch, size, device)
     g1, g2 = gen.g1, gen.g2
+    gi = gen.config.garment_indices("top", batch, device)  # None for v1
 
     def bare():
         with torch.inference_mode():
-            out1 = g1(photo)
-            g2(torch.cat([photo, out1], 1))
+            out1 = g1(photo, gi)
+            g2(torch.cat([photo, out1], 1), gi)
 
-    full, base = _timeit_pair(lambda: gen.forward_preprocessed(photo), bare, reps, 3, device)
-    return {"task": "generate", "size": size, "batch": batch, "device": device.type,
+    full, base = _timeit_pair(lambda: gen.forward_preprocessed(photo, "top"), bare, reps, 3, device)
+    return {"task": "generate", "arch": arch, "size": size, "batch": batch, "device": device.type,
             "full_ms_per_image": full * 1000 / batch, "baseline_ms_per_image": base * 1000 / batch,
             "ratio": full / base}
 
@@ -108,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("bench/results/imagegen.json"))
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a batch of 8 for training")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    p.add_argument("--arch", nargs="+", choices=["v1", "v2"], default=["v1", "v2"],
+                   help="architectures to measure (imagegen.networks.ARCHS), each at every size")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-cuda", action="store_true")
     args = p.parse_args(argv)
@@ -128,16 +136,17 @@ def main(argv: list[str] | None = None) -> int:
             train_reps = 20 if on_gpu else train_reps
             gen_reps = (5 if args.quick else 10) if big else (10 if args.quick else 20)
             gen_reps = 50 if on_gpu else gen_reps
-            for row in (bench_train(size, 64 if on_gpu else train_batch, train_reps, device),
-                        bench_generate(size, 1, gen_reps, device),
-                        bench_generate(size, 16, max(3, gen_reps // 4), device)):
-                rows.append(row)
-                print(_fmt(row), flush=True)
+            for arch in args.arch:
+                for row in (bench_train(size, 64 if on_gpu else train_batch, train_reps, device, arch),
+                            bench_generate(size, 1, gen_reps, device, arch),
+                            bench_generate(size, 16, max(3, gen_reps // 4), device, arch)):
+                    rows.append(row)
+                    print(_fmt(row), flush=True)
 
     g1, g2 = build_generators(GANConfig())
     env = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name() if len(devices) > 1 else None,
-           "default_params_64px": count_params(g1) + count_params(g2), "quick": args.quick,
+           "default_params_64px": count_params(g1) + count_params(g2), "quick": args.quick, "archs": args.arch,
            "elapsed_s": round(time.perf_counter() - t_start, 1)}
     print(f"\n{len(rows)} measurements in {env['elapsed_s']} s; torch {env['torch']}, {env['torch_threads']} CPU threads"
           f"{', ' + env['cuda'] if env['cuda'] else ''}; default 64 px generators: {env['default_params_64px']:,} params")
@@ -155,16 +164,16 @@ def _fmt(row: dict) -> str:
     head = ""
     if not _HEADER_PRINTED:
         _HEADER_PRINTED = True
-        head = (f"{'task':<9}{'dev':<5}{'size':>5}{'batch':>6} | {'full':>22} | {'bare PyTorch baseline':>22} | "
-                f"{'ratio':>6}\n" + "-" * 86 + "\n")
+        head = (f"{'task':<9}{'arch':<5}{'dev':<5}{'size':>5}{'batch':>6} | {'full':>22} | "
+                f"{'bare PyTorch baseline':>22} | {'ratio':>6}\n" + "-" * 91 + "\n")
     if row["task"] == "train":
         full = f"{row['full_pairs_per_s']:7.1f} pairs/s {row['full_ms_per_step']:6.0f}ms"
         base = f"{row['baseline_pairs_per_s']:7.1f} pairs/s {row['baseline_ms_per_step']:6.0f}ms"
     else:
         full = f"{row['full_ms_per_image']:10.2f} ms/image"
         base = f"{row['baseline_ms_per_image']:10.2f} ms/image"
-    return (head + f"{row['task']:<9}{row['device']:<5}{row['size']:>5}{row['batch']:>6} | {full:>22} | {base:>22} | "
-            f"{row['ratio']:6.2f}x")
+    return (head + f"{row['task']:<9}{row.get('arch', 'v1'):<5}{row['device']:<5}{row['size']:>5}{row['batch']:>6} | "
+            f"{full:>22} | {base:>22} | {row['ratio']:6.2f}x")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python -m imagegen train --data data/manifest.jsonl --out runs/exp1 --size 64 --steps 20000 --half
     python -m imagegen train --data data/manifest.jsonl --out runs/exp1 --steps 40000 --resume
+    python -m imagegen train --data data/manifest.jsonl --out runs/v2-128 --arch v2 --size 128 --steps 20000 --half
     python -m imagegen generate photo.jpg -o out.png --checkpoint runs/exp1/checkpoint.pt --garment top \
         --intermediates out_stages/
 
@@ -31,6 +32,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--base-width", type=int, default=32, help="generator width (default 32: ~8 M parameters at 64 px)")
+    p.add_argument("--arch", choices=("v1", "v2"), default="v1",
+                   help="v1: the shipped architecture (default); v2: garment-type conditioning in every network, "
+                        "resize-conv up-sampling, spectral-normalised discriminators (imagegen.networks.ARCHS). "
+                        "A --resume must use the run's own arch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
@@ -75,7 +80,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"train: {len(train_set)} photos of {train_set.num_items} items"
           + (f"; val: {len(val_set)} photos" if val_set is not None else "") + f"; fingerprint {train_set.fingerprint}")
 
-    config = TrainConfig(image_size=args.size, base_width=args.base_width, batch_size=args.batch_size, lr=args.lr,
+    config = TrainConfig(image_size=args.size, base_width=args.base_width, arch=args.arch, batch_size=args.batch_size,
+                         lr=args.lr,
                          seed=args.seed, device=args.device, amp=args.amp, channels_last=args.channels_last,
                          num_workers=args.workers, log_every=args.log_every, sample_every=args.sample_every,
                          checkpoint_every=args.checkpoint_every, half=args.half, resume=args.resume,

@@ -373,7 +373,11 @@ def _torch_dataset_base():
 
 
 class PairDataset(_torch_dataset_base()):  # type: ignore[misc]
-    """Torch Dataset over manifest records: ``dict(photo, stock, item_index, item_id)``.
+    """Torch Dataset over manifest records: ``dict(photo, stock, item_index, item_id, garment)``.
+
+    ``garment`` is the record's type name ("top", "bottom", "whole"): the crop the photo was preprocessed for, and the
+    FiLM class of a garment-conditioned model (``imagegen.networks.GANConfig.garments``). A name, not an index, so
+    the embedding-row order stays the model's own business; the default collate turns a batch of them into a list.
 
     Preprocessing (mediapipe segmentation + pose) costs ~30 ms a photo, far more than a training step needs per image,
     so it is done ONCE by :meth:`prepare` and kept as uint8 arrays (12 KB a 64 px photo). With ``cache_dir`` the arrays
@@ -555,6 +559,7 @@ class PairDataset(_torch_dataset_base()):  # type: ignore[misc]
             "stock": uint8_to_tensor(self._stock_array(record.stock)),
             "item_index": self._item_index[record.item_id],
             "item_id": record.item_id,
+            "garment": record.garment,
         }
 
     def photo_array(self, index: int) -> np.ndarray:

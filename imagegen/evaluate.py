@@ -570,7 +570,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate ``generator`` on the ``split`` photos of ``records``; return a JSON-able metrics dict.
 
-    ``generator`` needs ``forward_preprocessed(Tensor[N,3,S,S]) -> (g1, g2)`` and ``info["image_size"]``.
+    ``generator`` needs ``forward_preprocessed(Tensor[N,3,S,S]) -> (g1, g2)`` and ``info["image_size"]``; if it
+    has a non-empty ``garments`` (a garment-conditioned model, ``GANConfig.garments``), each batch also gets its
+    photos' garment types as ``forward_preprocessed(batch, garments)``, as at inference.
     ``embed`` (a function of PIL images) and/or ``embedders`` (name -> function or object with ``embed_images`` and
     optionally ``gate``) are the embedders judged, the first one being the headline; neither means
     ``search.embedders.get_embedder()``. ``preprocessor`` defaults to ``imagegen.preprocess.get_preprocessor(S)``
@@ -664,12 +666,16 @@ def evaluate(
     t0 = time.perf_counter()
     g1_out, g2_out = [], []
     device = getattr(generator, "device", None)
+    conditioned = bool(getattr(generator, "garments", ()))  # duck-typed generators without it keep the 1-arg call
     with torch.no_grad():
         for i in range(0, len(photos), batch_size):
             batch = torch.stack([uint8_to_tensor(p.preprocessed) for p in photos[i : i + batch_size]])
             if device is not None:
                 batch = batch.to(device)
-            g1, g2 = generator.forward_preprocessed(batch)
+            if conditioned:
+                g1, g2 = generator.forward_preprocessed(batch, [p.record.garment for p in photos[i : i + batch_size]])
+            else:
+                g1, g2 = generator.forward_preprocessed(batch)
             g1_out.extend(tensor_to_uint8(t) for t in g1)
             g2_out.extend(tensor_to_uint8(t) for t in g2)
     timings["generate_s"] = time.perf_counter() - t0

@@ -5,6 +5,10 @@
     imagegen.preprocess (segment, find the pose, crop to the garment, person on white, size x size)
       -> G1 -> combine(photo, G1 output) -> G2 -> catalogue image
 
+The requested garment type ("top", "bottom", "whole") is what the preprocessor crops to; a model conditioned on it
+(``GANConfig.garments``, the "v2" architecture) also gets it as each image's FiLM class, row by row, so one batch
+may mix types. An unconditioned (v1) model ignores it, so every caller always passes it.
+
 Models run in eval mode under ``torch.inference_mode()``. The preprocessing module (mediapipe) is imported only
 inside ``generate``, so a generator can be built, and ``forward_preprocessed`` used, without it.
 """
@@ -87,18 +91,19 @@ class StockImageGenerator:
                    checkpoint_path=str(path))
 
     @classmethod
-    def untrained(cls, image_size: int = 64, seed: int = 0,
-                  device: str | torch.device | None = None) -> "StockImageGenerator":
-        """Randomly initialised networks (the default architecture), reproducible from ``seed``.
+    def untrained(cls, image_size: int = 64, seed: int = 0, device: str | torch.device | None = None,
+                  arch: str = "v1") -> "StockImageGenerator":
+        """Randomly initialised networks (the default architecture, or ``arch``), reproducible from ``seed``.
 
         Lets the whole pipeline (web app, workers, search index) run end to end before a model is trained. The
         global RNG is left untouched (``fork_rng``), so constructing one never perturbs a caller's seeded run.
         """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            cfg = GANConfig(image_size=image_size)
+            cfg = GANConfig.for_arch(arch, image_size=image_size)
             g1, g2 = build_generators(cfg)
-        return cls(g1, g2, cfg, label=f"untrained-seed{seed}", trained=False, device=device)
+        label = f"untrained-seed{seed}" if arch == "v1" else f"untrained-{arch}-seed{seed}"
+        return cls(g1, g2, cfg, label=label, trained=False, device=device)
 
     @classmethod
     def default(cls, device: str | torch.device | None = None) -> "StockImageGenerator":
@@ -118,6 +123,11 @@ class StockImageGenerator:
         return self.config.image_size
 
     @property
+    def garments(self) -> tuple[str, ...]:
+        """The garment types the model is conditioned on (empty: unconditioned, the type is only a crop hint)."""
+        return self.config.garments
+
+    @property
     def info(self) -> dict[str, Any]:
         return {"label": self.label, "trained": self.trained, "image_size": self.image_size, "step": self.step,
                 "data_fingerprint": self.data_fingerprint, "metrics": dict(self.metrics)}
@@ -125,17 +135,22 @@ class StockImageGenerator:
     # -- inference ---------------------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def forward_preprocessed(self, photos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """G1 and G2 on preprocessed photos ``[N, 3, S, S]`` in [-1, 1]; returns float32 CPU tensors ``(g1, g2)``."""
+    def forward_preprocessed(self, photos: torch.Tensor, garments: Sequence[str] | str | None = None
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """G1 and G2 on preprocessed photos ``[N, 3, S, S]`` in [-1, 1]; returns float32 CPU tensors ``(g1, g2)``.
+
+        ``garments``: the requested type, one for all or one per photo; required by a conditioned model (a
+        ``ValueError`` otherwise), ignored by an unconditioned one."""
         if photos.dim() == 3:
             photos = photos.unsqueeze(0)
         s = self.image_size
         if photos.dim() != 4 or tuple(photos.shape[1:]) != (3, s, s):
             raise ValueError(f"expected photos of shape [N, 3, {s}, {s}], got {tuple(photos.shape)}")
+        garment = self.config.garment_indices(garments, photos.shape[0], self.device)
         with self._lock:
             x = photos.to(self.device, torch.float32)
-            g1 = self.g1(x)
-            g2 = self.g2(combine(x, g1))
+            g1 = self.g1(x, garment)
+            g2 = self.g2(combine(x, g1), garment)
         return g1.float().cpu(), g2.float().cpu()
 
     def _preprocess(self, image: Any, garment: str):
@@ -146,19 +161,21 @@ class StockImageGenerator:
         pre = preprocessor(image, garment)
         return pre, (time.perf_counter() - t0) * 1000
 
-    def _stages(self, photos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+    def _stages(self, photos: torch.Tensor, garments: Sequence[str] | str | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         """Like forward_preprocessed, but timing each stage (synchronising CUDA so the numbers are real)."""
         def now() -> float:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             return time.perf_counter()
 
+        garment = self.config.garment_indices(garments, photos.shape[0], self.device)
         with self._lock, torch.inference_mode():
             x = photos.to(self.device, torch.float32)
             t0 = now()
-            g1 = self.g1(x)
+            g1 = self.g1(x, garment)
             t1 = now()
-            g2 = self.g2(combine(x, g1))
+            g2 = self.g2(combine(x, g1), garment)
             t2 = now()
         return g1.float().cpu(), g2.float().cpu(), (t1 - t0) * 1000, (t2 - t1) * 1000
 
@@ -183,7 +200,7 @@ class StockImageGenerator:
             pre, ms = self._preprocess(image, garment)
             pres.append(pre)
             pre_ms.append(ms)
-        return self.generate_preprocessed(pres, pre_ms, t_start=t_start)
+        return self.generate_preprocessed(pres, pre_ms, t_start=t_start, garments=garments)
 
     def preprocess(self, image: Any, garment: str = "top"):
         """Step one alone (mediapipe, CPU): ``(PreprocessResult, ms)``. A worker that batches the generators runs
@@ -192,9 +209,13 @@ class StockImageGenerator:
         return self._preprocess(image, garment)
 
     def generate_preprocessed(self, pres: Sequence[Any], pre_ms: Sequence[float] | None = None, *,
-                              t_start: float | None = None) -> list[GenerationResult]:
+                              t_start: float | None = None, garments: Sequence[str] | str | None = None
+                              ) -> list[GenerationResult]:
         """G1/G2 on already preprocessed photos (objects with ``image``, ``method``, ``warnings``: a
-        ``PreprocessResult``) as one batch on the model's device; ``pre_ms`` are their preprocessing times."""
+        ``PreprocessResult``) as one batch on the model's device; ``pre_ms`` are their preprocessing times.
+
+        ``garments``: each photo's requested type (or one for all), the type it was preprocessed for; a
+        conditioned model needs it (``ValueError`` without it), an unconditioned one ignores it."""
         from imagegen.images import to_pil, to_tensor
 
         if not pres:
@@ -202,7 +223,7 @@ class StockImageGenerator:
         t_start = time.perf_counter() if t_start is None else t_start
         pre_ms = list(pre_ms) if pre_ms is not None else [0.0] * len(pres)
         photos = torch.stack([to_tensor(p.image, self.image_size) for p in pres])
-        g1, g2, ms1, ms2 = self._stages(photos)
+        g1, g2, ms1, ms2 = self._stages(photos, garments)
         n = len(pres)
         batch_ms = (time.perf_counter() - t_start) * 1000
         results = []

@@ -20,6 +20,9 @@ Choices, and why:
 * G2 gets G1's output *detached*: G2's strong L2 term would otherwise reach into G1 and turn it into whatever
   blurry intermediate suits G2, undoing G1's own objective. Detaching keeps the stages separately meaningful (G1's
   output is shown to users as "stage 1"), and makes the step cheaper (no backward through G1 for the G2 loss).
+* Garment conditioning (``arch="v2"``, ``GANConfig.garments``): every network gets each row's garment type. The
+  association Ds judge each pair against its *photo's* type (``association_garments``), G2 gets the same type as G1.
+  Data sets give the type as ``item["garment"]`` (a name; ``PairDataset`` and ``SyntheticPairs`` do).
 * Determinism: on CPU, the same seed gives the same losses (seeded RNGs, a data order derived from
   (seed, epoch), ``torch.use_deterministic_algorithms``). On CUDA, speed wins (cuDNN autotuning, optional bf16
   autocast), so runs are close but not bit-identical.
@@ -44,7 +47,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from imagegen.checkpoint import load_training_state, save_checkpoint, save_training_state
-from imagegen.networks import GANConfig, association_pairs, build_discriminators, build_generators, combine
+from imagegen.conditioning import DEFAULT_GARMENTS
+from imagegen.networks import (ARCHS, GANConfig, association_garments, association_pairs, build_discriminators,
+                               build_generators, combine)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,10 @@ class TrainConfig:
     disc_width: int = 32
     n_disc_layers: int = 3
     norm: str = "instance"
+    arch: str = "v1"
+    """The named architecture (``imagegen.networks.ARCHS``): "v1", the shipped model's, or "v2": garment-type FiLM
+    in G1, G2 and the three Ds, resize-conv up-sampling, spectral-normalised Ds. One switch, so a run is either
+    one or the other and its checkpoint says which (``GANConfig.arch``)."""
     # --- schedule ---
     batch_size: int = 16
     steps: int | None = None
@@ -96,9 +105,13 @@ class TrainConfig:
     """Continue from ``out_dir/training_state.pt`` if it exists (else start fresh); extends to a larger ``steps``."""
     progress_bar: bool = True
 
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {tuple(ARCHS)}, got {self.arch!r}")
+
     def gan_config(self) -> GANConfig:
-        return GANConfig(image_size=self.image_size, base_width=self.base_width, disc_width=self.disc_width,
-                         n_disc_layers=self.n_disc_layers, norm=self.norm)
+        return GANConfig.for_arch(self.arch, image_size=self.image_size, base_width=self.base_width,
+                                  disc_width=self.disc_width, n_disc_layers=self.n_disc_layers, norm=self.norm)
 
 
 @dataclass
@@ -163,27 +176,33 @@ class Trainer:
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.cfg.amp)
 
-    def train_step(self, photo: torch.Tensor, stock: torch.Tensor, item_index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One full step (forward, all D updates, G1 and G2 updates). Returns detached scalar losses (no sync)."""
+    def train_step(self, photo: torch.Tensor, stock: torch.Tensor, item_index: torch.Tensor,
+                   garment: Sequence[str] | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One full step (forward, all D updates, G1 and G2 updates). Returns detached scalar losses (no sync).
+
+        ``garment``: each row's garment type (names, or indices into ``GANConfig.garments``); required by a
+        conditioned (v2) model, ignored by v1."""
         photo = photo.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         stock = stock.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         item_index = torch.as_tensor(item_index).to(self.device)
+        gi = self.gan_cfg.garment_indices(garment, photo.shape[0], self.device)  # None when unconditioned
+        pair_gi = association_garments(gi, item_index, with_fake=True)  # the rows of association_pairs' batch
         d_real, d_a1, d_a2 = self.d["real"], self.d["assoc1"], self.d["assoc2"]
 
         # 1. forward both stages once; the D update uses detached copies, the G updates the graphs.
         with self._autocast():
-            g1 = self.g1(photo)
-            g2 = self.g2(combine(photo, g1.detach()))
+            g1 = self.g1(photo, gi)
+            g2 = self.g2(combine(photo, g1.detach()), gi)
 
         # 2. discriminators
         _set_requires_grad(self.d, True)
         self.opt_d.zero_grad(set_to_none=True)
         with self._autocast():
-            loss_d_real = 0.5 * (_gan_loss(d_real(stock), 1.0) + _gan_loss(d_real(g1.detach()), 0.0))
+            loss_d_real = 0.5 * (_gan_loss(d_real(stock, gi), 1.0) + _gan_loss(d_real(g1.detach(), gi), 0.0))
             pairs, labels = association_pairs(photo, stock, g1.detach(), item_index)
-            loss_d_a1 = _gan_loss(d_a1(pairs), labels)
+            loss_d_a1 = _gan_loss(d_a1(pairs, pair_gi), labels)
             pairs, labels = association_pairs(photo, stock, g2.detach(), item_index)
-            loss_d_a2 = _gan_loss(d_a2(pairs), labels)
+            loss_d_a2 = _gan_loss(d_a2(pairs, pair_gi), labels)
         (loss_d_real + loss_d_a1 + loss_d_a2).backward()
         self.opt_d.step()
 
@@ -191,8 +210,8 @@ class Trainer:
         _set_requires_grad(self.d, False)
         self.opt_g1.zero_grad(set_to_none=True)
         with self._autocast():
-            g1_adv_real = _gan_loss(d_real(g1), 1.0)
-            g1_adv_assoc = _gan_loss(d_a1(combine(photo, g1)), 1.0)
+            g1_adv_real = _gan_loss(d_real(g1, gi), 1.0)
+            g1_adv_assoc = _gan_loss(d_a1(combine(photo, g1), gi), 1.0)
             g1_recon = F.l1_loss(g1.float(), stock)
             loss_g1 = g1_adv_real + g1_adv_assoc + self.cfg.g1_recon_weight * g1_recon
         loss_g1.backward()
@@ -200,7 +219,7 @@ class Trainer:
 
         self.opt_g2.zero_grad(set_to_none=True)
         with self._autocast():
-            g2_adv = _gan_loss(d_a2(combine(photo, g2)), 1.0)
+            g2_adv = _gan_loss(d_a2(combine(photo, g2), gi), 1.0)
             g2_l2 = F.mse_loss(g2.float(), stock)
             loss_g2 = g2_adv + self.cfg.l2_weight * g2_l2
         loss_g2.backward()
@@ -212,14 +231,17 @@ class Trainer:
         return {k: v.detach().float() for k, v in losses.items()}
 
     @torch.inference_mode()
-    def predict(self, photo: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """G1 and G2 outputs in eval mode (then back to train mode), float32 on CPU."""
+    def predict(self, photo: torch.Tensor, garment: Sequence[str] | torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """G1 and G2 outputs in eval mode (then back to train mode), float32 on CPU. ``garment`` as in
+        ``train_step``."""
         self.g1.eval(), self.g2.eval()
         try:
             photo = photo.to(self.device).contiguous(memory_format=self.memory_format)
+            gi = self.gan_cfg.garment_indices(garment, photo.shape[0], self.device)
             with self._autocast():
-                g1 = self.g1(photo)
-                g2 = self.g2(combine(photo, g1))
+                g1 = self.g1(photo, gi)
+                g2 = self.g2(combine(photo, g1), gi)
             return g1.float().cpu(), g2.float().cpu()
         finally:
             self.g1.train(), self.g2.train()
@@ -304,9 +326,11 @@ def data_fingerprint(dataset: Any) -> str:
     return "sha256:" + h.hexdigest()[:32]
 
 
-def _sample_batch(dataset: Any, k: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def _sample_batch(dataset: Any, k: int = 8) -> tuple[torch.Tensor, torch.Tensor, list[str] | None]:
+    """The first ``k`` items as (photos, stocks, garment names or None when the data set has none)."""
     items = [dataset[i] for i in range(min(k, len(dataset)))]
-    return torch.stack([it["photo"] for it in items]), torch.stack([it["stock"] for it in items])
+    garments = [it["garment"] for it in items] if all("garment" in it for it in items) else None
+    return torch.stack([it["photo"] for it in items]), torch.stack([it["stock"] for it in items]), garments
 
 
 def save_sample_grid(path: Path, photo: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor,
@@ -368,7 +392,7 @@ def evaluate_l2(trainer: Trainer, dataset: Any, batch_size: int = 32) -> dict[st
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         photo = torch.stack([it["photo"] for it in items])
         stock = torch.stack([it["stock"] for it in items]).float()
-        g1, g2 = trainer.predict(photo)
+        g1, g2 = trainer.predict(photo, [it["garment"] for it in items] if trainer.gan_cfg.conditioned else None)
         b = len(items)
         sums["val_l2_stage1"] += F.mse_loss(g1, stock).item() * b
         sums["val_l2"] += F.mse_loss(g2, stock).item() * b
@@ -408,6 +432,11 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
 
     device = resolve_device(config.device)
     gan_cfg = config.gan_config()
+    if gan_cfg.conditioned:  # fail before any work, not at the first batch or the final evaluation
+        for name, dataset in (("train_set", train_set), ("val_set", val_set)):
+            if dataset is not None and len(dataset) > 0 and "garment" not in dataset[0]:
+                raise ValueError(f"arch {config.arch!r} is conditioned on the garment type, but {name} items have "
+                                 f"no 'garment' ({', '.join(gan_cfg.garments)})")
     fingerprint = data_fingerprint(train_set)
     spe = steps_per_epoch(n, config.batch_size)
     total_steps = config.steps if config.steps is not None else config.epochs * spe
@@ -426,7 +455,8 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
         step, resumed_from = 0, None
         if config.resume and state_path.exists():
             state = load_training_state(state_path)
-            if state["gan_config"] != gan_cfg.to_dict():
+            # Normalised through GANConfig: a state saved before a config field existed lacks it (= its default).
+            if GANConfig.from_dict(state["gan_config"]).to_dict() != gan_cfg.to_dict():
                 raise ValueError(f"cannot resume: {state_path} was trained with {state['gan_config']}, "
                                  f"this run asks for {gan_cfg.to_dict()}")
             if state["batch_size"] != config.batch_size or state["seed"] != config.seed:
@@ -446,10 +476,10 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
         (out_dir / CONFIG_NAME).write_text(json.dumps({"train": asdict(config), "gan": gan_cfg.to_dict(),
                                                        "data_fingerprint": fingerprint, "n_train": n}, indent=2))
         sample_set = val_set if val_set is not None and len(val_set) > 0 else train_set
-        sample_photo, sample_stock = _sample_batch(sample_set)
+        sample_photo, sample_stock, sample_garment = _sample_batch(sample_set)
 
         def write_samples(path: Path) -> Path:
-            g1, g2 = trainer.predict(sample_photo)
+            g1, g2 = trainer.predict(sample_photo, sample_garment)
             return save_sample_grid(path, sample_photo, g1, g2, sample_stock)
 
         def save_all(metrics: dict[str, float] | None = None) -> None:
@@ -479,7 +509,8 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
                     train_set, batch_sampler=batches, num_workers=config.num_workers, pin_memory=pin,
                     generator=torch.Generator().manual_seed(config.seed + epoch))  # seeds the workers only
                 for batch in loader:
-                    losses = trainer.train_step(batch["photo"], batch["stock"], batch["item_index"])
+                    losses = trainer.train_step(batch["photo"], batch["stock"], batch["item_index"],
+                                                batch.get("garment"))
                     step += 1
                     pairs_seen += batch["photo"].shape[0]
                     since_log += 1
@@ -535,7 +566,9 @@ class SyntheticPairs:
     Item k is a coloured rectangle or disc. Its "stock" image is the clean shape centred on white; each "photo" is
     the same shape, shifted and slightly darker, on a smooth random clutter background: the same kind of
     mapping the real model learns (find the garment, drop the background, re-centre), small enough to overfit in
-    seconds on a CPU. ``photos_per_item > 1`` gives several photos of one item, as real street data has.
+    seconds on a CPU. ``photos_per_item > 1`` gives several photos of one item, as real street data has. Items
+    cycle through the garment types (``item["garment"]``), so conditioned (v2) models train on it too; the type is
+    only a label here (the shapes do not depend on it).
     """
 
     def __init__(self, n_items: int = 8, photos_per_item: int = 1, image_size: int = 32, seed: int = 0):
@@ -559,7 +592,8 @@ class SyntheticPairs:
                 clutter = torch.rand(1, 3, max(2, s // 8), max(2, s // 8), generator=g) * 2 - 1
                 clutter = F.interpolate(clutter, size=(s, s), mode="bilinear", align_corners=False)[0]
                 photo = torch.where(shape(kind, r, dx, dy), colour * 0.85, clutter)
-                self.items.append({"photo": photo.contiguous(), "stock": stock.contiguous(), "item_index": item})
+                self.items.append({"photo": photo.contiguous(), "stock": stock.contiguous(), "item_index": item,
+                                   "garment": DEFAULT_GARMENTS[item % len(DEFAULT_GARMENTS)]})
         self.fingerprint = f"synthetic:{n_items}x{photos_per_item}@{s}:seed{seed}"
 
     def __len__(self) -> int:

@@ -99,8 +99,9 @@ def build_pairs(manifest: Path, out: Path, generator_path: Path | None, size: in
     queries = []
     with torch.inference_mode():
         for start in tqdm(range(0, len(chosen), batch_size), desc="generating", unit="batch"):
-            photos = torch.stack([dataset[i]["photo"] for i in range(start, min(start + batch_size, len(chosen)))])
-            _, g2 = generator.forward_preprocessed(photos)
+            rows = [dataset[i] for i in range(start, min(start + batch_size, len(chosen)))]
+            photos = torch.stack([row["photo"] for row in rows])
+            _, g2 = generator.forward_preprocessed(photos, [row["garment"] for row in rows])  # v2 needs the type
             queries.extend(pil_to_uint8(_to_pil(tensor_to_uint8(t)), size) for t in g2)
     stocks = np.stack([pil_to_uint8(load_stock(stock_path[item], size)) for item in
                        tqdm(item_ids, desc="catalogue images", unit="item")])

@@ -169,9 +169,13 @@ def prepare_photo(p: Photo, generator) -> None:
 
 
 def _forward(photos: list[Photo], generator, embedder) -> None:
-    """G1 -> G2 and the embedding, each as one batch; per-photo timings are the batch's divided by its size."""
+    """G1 -> G2 and the embedding, each as one batch; per-photo timings are the batch's divided by its size.
+
+    Each photo's own garment type goes with it: a garment-conditioned model (imagegen GANConfig.garments) renders
+    every row of a mixed batch as the type its seller or buyer asked for; an unconditioned one ignores it."""
     results = generator.generate_preprocessed([p.pre for p in photos], [p.timings.get("preprocess", 0.0)
-                                                                       for p in photos])
+                                                                       for p in photos],
+                                              garments=[str(p.job.garment_type) for p in photos])
     t0 = time.perf_counter()
     vectors = embedder.embed_images([r.stock for r in results])
     embed_ms = (time.perf_counter() - t0) * 1000 / len(photos)

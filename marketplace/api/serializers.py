@@ -146,6 +146,10 @@ class TrainingParametersSerializer(serializers.Serializer):
     batch_size = serializers.IntegerField(min_value=1, max_value=512, required=False)
     lr = serializers.FloatField(min_value=1e-6, max_value=1e-1, required=False)
     seed = serializers.IntegerField(required=False)
+    arch = serializers.ChoiceField(
+        choices=["v1", "v2"], required=False,
+        help_text="network architecture (imagegen.networks.ARCHS): v1, the shipped model's (default), or v2: "
+                  "garment-type conditioning, resize-conv up-sampling, spectral-normalised discriminators")
     data = serializers.CharField(required=False, help_text="manifest path on the training worker")
     include_feedback = serializers.BooleanField(
         required=False, default=True,

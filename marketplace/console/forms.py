@@ -12,7 +12,7 @@ from marketplace.api.serializers import TrainingParametersSerializer
 
 
 LABELS = {"lr": "Learning rate", "data": "Data manifest", "activate": "Activate when done",
-          "include_feedback": "Include sellers' feedback"}
+          "include_feedback": "Include sellers' feedback", "arch": "Architecture"}
 
 
 @dataclass

@@ -168,11 +168,12 @@ def test_training_form_keeps_typed_values_and_shows_errors_next_to_fields(staff)
 
 def test_training_start_keeps_every_typed_parameter(staff):
     r = staff.post("/console/training/", {"steps": "7", "batch_size": "2", "lr": "0.001", "seed": "5",
-                                          "image_size": "64", "data": "/data/m.jsonl", "activate": "on"})
+                                          "image_size": "64", "data": "/data/m.jsonl", "activate": "on",
+                                          "arch": "v2"})
     run = TrainingRun.objects.get()
     assert r.status_code == 302 and r["Location"] == f"/console/training/{run.pk}/"
     assert run.parameters == {"steps": 7, "batch_size": 2, "lr": 0.001, "seed": 5, "image_size": 64,
-                              "data": "/data/m.jsonl", "activate": True, "include_feedback": False}
+                              "data": "/data/m.jsonl", "activate": True, "include_feedback": False, "arch": "v2"}
     assert run.requested_by.username == "ops" and run.state == "pending"
 
 

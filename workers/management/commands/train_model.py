@@ -15,10 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("--image-size", type=int, choices=[64, 128, 256])
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--seed", type=int)
+        parser.add_argument("--arch", choices=["v1", "v2"], help="network architecture (default: v1, the shipped one)")
         parser.add_argument("--activate", action="store_true", help="roll the new model out when done")
 
     def handle(self, **opts):
-        params = {k: opts[k] for k in ("data", "steps", "image_size", "batch_size", "seed") if opts.get(k) is not None}
+        params = {k: opts[k] for k in ("data", "steps", "image_size", "batch_size", "seed", "arch") if opts.get(k) is not None}
         params["activate"] = opts["activate"]
         run = TrainingRun.objects.create(parameters=params)
         outcome = run_training(run.pk, f"cli-{uuid.uuid4()}")
