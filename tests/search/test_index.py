@@ -79,3 +79,35 @@ def test_stock_and_own_item_filters_run_inside_the_vector_query(index):
     # Back in stock: an upsert of the same row with the new flag makes it eligible again.
     index.upsert([1], vecs[:1], [100], ["top"], [True])
     assert index.search(query, 1, category="top", in_stock_only=True)[0][0].item_id == 100
+
+
+def test_column_built_writes_store_every_field_exactly(index):
+    """The writer builds its requests column by column and hands the vectors over as raw float32 bytes
+    (search.index._request): what comes back must be exactly what went in, over several calls in flight."""
+    rng = np.random.default_rng(3)
+    n = 3 * 1000 + 7
+    vecs = unit(rng, n)
+    ids = np.arange(100, 100 + n)
+    cats = ["top", "bottom", "whole"] * (n // 3) + ["top"] * (n % 3)
+    stock = (ids % 3 != 0).tolist()
+    assert index.insert(ids, vecs, ids // 2, cats, stock) == n
+    assert index.count() == n
+    probe = [100, 1101, 100 + n - 1]
+    rows = {r["id"]: r for r in index._client.get(index.collection, ids=probe,
+                                                   output_fields=["vector", "item_id", "category", "in_stock"])}
+    for pk in probe:
+        i = pk - 100
+        assert np.array_equal(np.asarray(rows[pk]["vector"], np.float32), vecs[i])
+        assert (rows[pk]["item_id"], rows[pk]["category"], rows[pk]["in_stock"]) == (pk // 2, cats[i], stock[i])
+    index.upsert(ids[:5], vecs[5:10], ids[:5] // 2, cats[:5], stock[:5])  # replaced, not added
+    assert index.count() == n
+    (row,) = index._client.get(index.collection, ids=[102], output_fields=["vector"])
+    assert np.array_equal(np.asarray(row["vector"], np.float32), vecs[7])
+
+
+def test_a_failed_write_raises_and_bad_vectors_are_refused(index):
+    with pytest.raises(ValueError, match="finite"):
+        index.insert([1], np.full((1, 16), np.nan, np.float32), [1], ["top"], [True])
+    index.drop()
+    with pytest.raises(Exception, match="(?i)collection"):  # the store's own error, not a silent loss
+        index.insert([1, 2], unit(np.random.default_rng(4), 2), [1, 2], ["top", "top"], [True, True])
