@@ -2,14 +2,18 @@
 embedded and inserted into a fresh milvus-lite collection by the index lifecycle's own code (workers.index_lifecycle),
 exactly as the index worker fills a build.
 
-    python bench/bench_reindex.py [--items 100000] [--versions hcg1 lite0-v1] [--processes 2] [--distinct 400]
+    python bench/bench_reindex.py [--items 100000] [--distinct 400] [--runs hcg1:2:originals hcg1:2:thumbnails ...]
                                   [--out bench/results/reindex.json]
+
+A run is VERSION:THREADS:SOURCE. THREADS is the decode + embed thread count (search.parallel_embed, REINDEX_THREADS).
+SOURCE `originals`: no stock image has a thumbnail yet (a catalogue's first index, or a learned embedder, which
+reads originals anyway): every 256 px original is decoded, and for the hand-made descriptor its 64 px thumbnail
+written; `thumbnails`: the thumbnails a previous run left are read instead (every later re-index).
 
 The catalogue's stock images are 256 px procedural renders (imagegen.synth, as `seed_catalogue` makes them);
 rendering 100k of them would take over an hour, so `--distinct` files are rendered and the rows point at them in
-turn: every row still opens, decodes and embeds its file. The database is a fresh SQLite file in a temp folder.
-`--processes` is the decode+embed pool size (search.parallel_embed; 1 = the old serial path in one process).
-The machine's load average is recorded before and after.
+turn: every row still opens, decodes and embeds its file (and its own thumbnail). The database is a fresh SQLite
+file in a temp folder. The machine's load average is recorded before and after each run.
 """
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ from stack_bench import ROOT, django_for_fresh_stack  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=100_000)
-    ap.add_argument("--versions", nargs="+", default=["hcg1"])
-    ap.add_argument("--processes", type=int, nargs="+", default=[2])
+    ap.add_argument("--runs", nargs="+", default=["hcg1:2:originals", "hcg1:2:thumbnails", "hcg1:1:thumbnails",
+                                                   "hcg1:1:originals"])
     ap.add_argument("--distinct", type=int, default=400)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "reindex.json"))
     args = ap.parse_args()
@@ -63,34 +67,57 @@ def main() -> None:
                                                    index_dirty=False) for j, it in enumerate(items)])
     print(f"{args.items} stock images in the database ({args.distinct} distinct files)", flush=True)
 
+    import shutil
+
     report = {"items": args.items, "distinct_files": args.distinct, "cpus": os.cpu_count(),
               "load_start": os.getloadavg(), "results": []}
-    for version in args.versions:
-        for processes in args.processes:
-            os.environ["EMBEDDER_VERSION"] = version
-            os.environ["REINDEX_PROCESSES"] = str(processes)
-            from search import parallel_embed
+    thumbs = Path(settings.MEDIA_ROOT) / "stock" / "thumbs"
+    for n, spec in enumerate(args.runs):
+        version, threads, source = spec.split(":")
+        if source not in ("originals", "thumbnails"):
+            raise SystemExit(f"unknown source in {spec!r}")
+        if source == "originals":
+            shutil.rmtree(thumbs, ignore_errors=True)
+        os.environ["EMBEDDER_VERSION"] = version
+        os.environ["REINDEX_THREADS"] = threads
+        from search.embedders import get_embedder
+        from search.embedding import _colour_table
 
-            parallel_embed.shutdown()
-            if processes > 1:  # start the pool (and load the embedder in it) before the clock, as a warm worker has
-                parallel_embed.embed_files(version, [str(media / "s0.png")] * (parallel_embed.CHUNK * processes + 1))
-            settings.VECTOR_INDEX_URI = str(var / f"milvus-{version}-{processes}.db")
-            runtime._index = None
-            IndexCollection.objects.all().delete()
-            load = os.getloadavg()
-            t = time.perf_counter()
-            while index_lifecycle.step(200, index_lifecycle.BUILD_BATCH):
-                pass
-            seconds = time.perf_counter() - t
-            live = IndexCollection.objects.get(state=IndexCollection.State.LIVE)
-            count = runtime.vector_index().count()
-            res = {"version": version, "processes": processes, "seconds": round(seconds, 1),
-                   "images_per_s": round(args.items / seconds), "stored": count, "done": live.done,
-                   "load_before": load, "load_after": os.getloadavg()}
-            report["results"].append(res)
-            print(json.dumps(res), flush=True)
-            runtime._index.close()
-            runtime._index = None
+        get_embedder(version).embed_images([])  # weights loaded before the clock, as in a warm worker
+        _colour_table()
+        settings.VECTOR_INDEX_URI = str(var / f"milvus-{n}.db")
+        runtime._index = None
+        IndexCollection.objects.all().delete()
+        load = os.getloadavg()
+        profile = None
+        if os.environ.get("BENCH_PROFILE") == spec:
+            import cProfile
+
+            profile = cProfile.Profile()
+            profile.enable()
+        t = time.perf_counter()
+        while index_lifecycle.step(200, index_lifecycle.BUILD_BATCH):
+            pass
+        seconds = time.perf_counter() - t
+        if profile is not None:
+            import pstats
+
+            profile.disable()
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+        live = IndexCollection.objects.get(state=IndexCollection.State.LIVE)
+        count = runtime.vector_index().count()
+        res = {"version": version, "threads": int(threads), "source": source, "seconds": round(seconds, 1),
+               "images_per_s": round(args.items / seconds),
+               "seconds_per_100k": round(seconds * 100_000 / args.items, 1),
+               "stored": count, "done": live.done, "load_before": load, "load_after": os.getloadavg()}
+        report["results"].append(res)
+        print(json.dumps(res), flush=True)
+        runtime._index.close()
+        runtime._index = None
+    print(f"\n{'version':10} {'threads':>7} {'source':>10} {'seconds':>8} {'images/s':>9} {'s per 100k':>10}")
+    for r in report["results"]:
+        print(f"{r['version']:10} {r['threads']:>7} {r['source']:>10} {r['seconds']:>8} {r['images_per_s']:>9} "
+              f"{r['seconds_per_100k']:>10}")
     report["load_end"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))

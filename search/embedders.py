@@ -68,6 +68,9 @@ class HandmadeEmbedder:
     every answer is shown as low-confidence candidates."""
 
     version = HANDMADE_VERSION
+    # It reads a 64 px bilinear reduction of the image; a stock image's thumbnail is exactly that (identical vector),
+    # so a re-index may read the thumbnail instead of the original (search.parallel_embed).
+    reads_thumbnail = True
 
     def __init__(self) -> None:
         from . import embedding

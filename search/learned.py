@@ -80,6 +80,7 @@ class LearnedEmbedder:
 
         self.net = net.eval().to(device)
         self.version = version
+        self.reads_thumbnail = False  # its network reads a LANCZOS reduction of the original, not the thumbnail
         self.handmade_weight = float(handmade_weight)
         self._handmade = embedding if self.handmade_weight > 0 else None
         self.dim = net.config.dim + (embedding.EMBEDDING_DIM if self._handmade else 0)

@@ -1,77 +1,47 @@
-"""Decode and embed image files in parallel processes: what a re-index spends its time on.
+"""Decode and embed image files on a few threads: what a re-index spends its time on.
 
-Measured (issue #11): 91 % of a re-index was decoding stock image files and embedding them, one image after the other
-in one process. Threads do not help (PIL's decode and the hand-made descriptor's numpy hold the GIL long enough that
-2 threads measured no faster than one); processes do. A pool of `processes` spawned workers (spawn, not fork: the
-parent holds gRPC channels and torch threads, which a forked child must not inherit) lives as long as the process
-that made it, so its start-up (imports, the embedder's weights) is paid once per worker, not once per batch.
+Measured (issue #11, `bench/bench_reindex.py`): 91 % of a re-index was decoding stock image files and embedding
+them. Threads, not processes: Pillow decodes and resizes with the GIL released, the hand-made descriptor runs on a
+whole chunk at a time in numpy (long calls that release it too) and torch convolves without it, so 2 threads embed
+1.6-1.8x as many images a second as one on this 2-core machine. A process pool did the same in a benchmark but not
+where it matters: the index worker's tasks run in a Celery prefork child, a daemonic process, which may not start
+processes, so it embedded on one core.
 
-Only embedders that a fresh process can load by version (`search.embedders.get_embedder`) go to the pool; one
-registered at run time in this process (tests) is embedded here, in order, as before.
+Stock-image thumbnails: an embedder that reads the hand-made descriptor's 64 px reduction (`reads_thumbnail`) is
+given the reduction kept beside the stock image when there is one (a 3 KB PNG decodes 8x faster than the 256 px
+original, and gives the identical vector: `search.embedding.reduce_image`); where there is none yet, the original is
+read and its reduction written (`thumbnail_out`), so every stock image is read in full once.
 """
 from __future__ import annotations
 
-import atexit
-import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-CHUNK = 64  # files per task sent to a pool worker: large enough that the round trip is small beside the work
+CHUNK = 128  # images embedded in one call: large enough that numpy's per-call cost is small beside the work
 
 _lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+_pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 
 
-def default_processes() -> int:
-    """REINDEX_PROCESSES, else the machine's cores (at most 8)."""
-    return int(os.environ.get("REINDEX_PROCESSES", "0")) or min(8, os.cpu_count() or 1)
+def default_threads() -> int:
+    """REINDEX_THREADS, else the machine's cores (at most 4)."""
+    return int(os.environ.get("REINDEX_THREADS", "0")) or min(4, os.cpu_count() or 1)
 
 
-def _embed_files(version: str, paths: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
-    """(vectors of the readable files, which files were readable): runs in a pool worker, or here."""
-    from PIL import Image
-
-    from .embedders import get_embedder
-
-    embedder = get_embedder(version)
-    images, ok = [], []
-    for path in paths:
-        try:
-            with Image.open(path) as im:
-                images.append(im.convert("RGB"))
-            ok.append(True)
-        except Exception:  # a missing or damaged file must not block the rest: the caller marks it unreadable
-            ok.append(False)
-    vectors = np.asarray(embedder.embed_images(images), np.float32) if images else np.zeros(
-        (0, embedder.dim), np.float32)
-    return vectors, ok
-
-
-def _init_worker() -> None:
-    os.environ.setdefault("TORCH_THREADS", "1")
-    try:
-        import torch
-
-        torch.set_num_threads(1)  # one core per worker: the pool is the parallelism
-    except ImportError:
-        pass
-
-
-def _get_pool(processes: int) -> ProcessPoolExecutor:
+def _get_pool(threads: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     with _lock:
-        if _pool is None or _pool_size != processes:
+        if _pool is None or _pool_size != threads:
             if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-
-            _pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_init_worker)
-            _pool_size = processes
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(threads, thread_name_prefix="embed")
+            _pool_size = threads
         return _pool
 
 
@@ -79,32 +49,81 @@ def shutdown() -> None:
     global _pool
     with _lock:
         if _pool is not None:
-            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool.shutdown(wait=True)
             _pool = None
 
 
-atexit.register(shutdown)
+def _open_rgb(path: str):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB")
 
 
-def _is_daemon() -> bool:
-    """A daemonic process may not start children (a Celery prefork pool child is one: the index worker's tasks run
-    there), so it embeds in-process; the pool serves `bench/bench_reindex.py` and non-prefork workers."""
-    return bool(multiprocessing.current_process().daemon)
+def _write_thumbnail(image, path: str) -> None:
+    """The descriptor's reduction as a PNG, written under a temporary name and renamed: a crash never leaves a
+    truncated thumbnail behind."""
+    from .embedding import reduce_image
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
+    reduce_image(image).save(tmp, format="PNG")
+    os.replace(tmp, target)
 
 
-def embed_files(version: str, paths: Sequence[str], processes: int | None = None) -> tuple[np.ndarray, list[bool]]:
-    """Vectors of the readable files among `paths` (in order) and a readable flag per path. Embedded by `processes`
-    spawned workers (default `default_processes()`); in this process when that is 1, when there are fewer paths than
-    one CHUNK, or when `version` is registered only in this process."""
-    from .embedders import _REGISTERED
+def _read(path: str, thumbnail: str | None, thumbnail_out: str | None):
+    """The image to embed for one stock image, or None when it cannot be read. A damaged thumbnail is passed over
+    for the original."""
+    if thumbnail:
+        try:
+            return _open_rgb(thumbnail)
+        except Exception:
+            pass
+    try:
+        image = _open_rgb(path)
+    except Exception:  # a missing or damaged file must not block the rest: the caller marks it unreadable
+        return None
+    if thumbnail_out:
+        try:
+            _write_thumbnail(image, thumbnail_out)
+        except OSError:  # a cache: the next read of the original writes it again
+            pass
+    return image
 
-    processes = default_processes() if processes is None else processes
-    if processes <= 1 or len(paths) <= CHUNK or version in _REGISTERED or _is_daemon():
-        return _embed_files(version, paths)
-    pool = _get_pool(processes)
-    chunks = [list(paths[s:s + CHUNK]) for s in range(0, len(paths), CHUNK)]
-    results = list(pool.map(_embed_files, [version] * len(chunks), chunks))
+
+def _embed_chunk(embedder, paths, thumbnails, thumbnails_out) -> tuple[np.ndarray, list[bool]]:
+    images = [_read(p, t, o) for p, t, o in zip(paths, thumbnails, thumbnails_out)]
+    ok = [im is not None for im in images]
+    images = [im for im in images if im is not None]
+    vectors = np.asarray(embedder.embed_images(images), np.float32) if images else np.zeros(
+        (0, embedder.dim), np.float32)
+    return vectors, ok
+
+
+def embed_files(version: str, paths: Sequence[str], threads: int | None = None,
+                thumbnails: Sequence[str | None] | None = None,
+                thumbnails_out: Sequence[str | None] | None = None) -> tuple[np.ndarray, list[bool]]:
+    """Vectors of the readable files among `paths` (in order) and a readable flag per path, embedded with the
+    embedder of `version` on `threads` threads (default `default_threads()`), CHUNK images a call.
+
+    `thumbnails[i]`: a file to read instead of `paths[i]` (the embedder's own reduction of it); `thumbnails_out[i]`:
+    where to write that reduction after reading `paths[i]`. Both only for an embedder that `reads_thumbnail`."""
+    from .embedders import get_embedder
+
+    embedder = get_embedder(version)
+    n = len(paths)
+    if not getattr(embedder, "reads_thumbnail", False):
+        thumbnails = thumbnails_out = None
+    thumbnails = list(thumbnails) if thumbnails is not None else [None] * n
+    thumbnails_out = list(thumbnails_out) if thumbnails_out is not None else [None] * n
+    threads = default_threads() if threads is None else threads
+    spans = [(s, min(n, s + CHUNK)) for s in range(0, n, CHUNK)] or [(0, 0)]
+    args = [(embedder, paths[s:e], thumbnails[s:e], thumbnails_out[s:e]) for s, e in spans]
+    if threads <= 1 or len(spans) == 1:
+        results = [_embed_chunk(*a) for a in args]
+    else:
+        results = list(_get_pool(threads).map(lambda a: _embed_chunk(*a), args))
     ok = [flag for _, flags in results for flag in flags]
-    dim = results[0][0].shape[1]
-    vectors = np.concatenate([v for v, _ in results]) if results else np.zeros((0, dim), np.float32)
+    vectors = np.concatenate([v for v, _ in results]) if results else np.zeros((0, embedder.dim), np.float32)
     return vectors, ok

@@ -39,6 +39,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
@@ -336,15 +337,20 @@ def was_blocked() -> bool:
 # --- filling -------------------------------------------------------------------------------------------------------
 def _embed(rows: list[StockImage], embedder) -> tuple[list[StockImage], np.ndarray, list[int]]:
     """(readable rows, their vectors, pks of unreadable ones): a missing or damaged file must not block the rest.
-    Files on local disk are decoded and embedded by a pool of processes (search.parallel_embed: the re-index's
-    cost); other storage, one image after the other here."""
+    Files on local disk are decoded and embedded on a few threads (search.parallel_embed: the re-index's cost),
+    through each image's thumbnail when the embedder reads one (written the first time the image is read); other
+    storage, one image after the other here."""
     from PIL import Image
 
     paths = _local_paths(rows)
     if paths is not None:
         from search.parallel_embed import embed_files
 
-        vectors, readable = embed_files(embedder.version, paths)
+        thumbs = [default_storage.path(r.thumbnail_name) for r in rows]
+        have = [os.path.exists(t) for t in thumbs]
+        vectors, readable = embed_files(embedder.version, paths,
+                                        thumbnails=[t if h else None for t, h in zip(thumbs, have)],
+                                        thumbnails_out=[None if h else t for t, h in zip(thumbs, have)])
         broken = [r.pk for r, good in zip(rows, readable) if not good]
         for pk in broken:
             log.warning("stock image %s cannot be indexed: unreadable file", pk)

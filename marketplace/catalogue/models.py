@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.db import models
 
@@ -41,6 +43,14 @@ class StockImage(models.Model):
 
     def __str__(self) -> str:
         return f"StockImage {self.pk} of {self.item_id}"
+
+    @property
+    def thumbnail_name(self) -> str:
+        """Storage name of this image's 64 px thumbnail: the hand-made descriptor's own reduction of it, written by
+        the index worker the first time it reads the image and read instead of it by later re-indexes
+        (search.parallel_embed). Named after the image file, so a replaced image never meets a stale thumbnail."""
+        digest = hashlib.sha1(self.image.name.encode()).hexdigest()[:12]
+        return f"stock/thumbs/{self.pk}-{digest}.png"
 
 
 class IndexCollection(models.Model):

@@ -324,3 +324,45 @@ def test_a_re_index_builds_a_new_collection_and_a_second_request_is_the_first_on
     assert runtime.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [live.name]
     assert sorted(stored(live)) == [r.pk for r in rows]
     assert job_services.reindex_start(user=None).pk != run.pk  # finished: a new request is a new run
+
+
+# --- thumbnails ----------------------------------------------------------------------------------------------------
+def test_the_first_read_keeps_a_thumbnail_that_re_indexes_read_with_identical_vectors(
+        own_index, settings, django_capture_on_commit_callbacks):
+    """The index worker writes each stock image's 64 px thumbnail when it first reads it; a re-index reads the
+    thumbnail instead of the original and stores the very same vectors; a replaced image is flagged dirty and gets a
+    new thumbnail; a deleted one loses its thumbnail."""
+    from pathlib import Path
+
+    rows = make_catalogue(5)
+    thumbs = {r.pk: Path(settings.MEDIA_ROOT) / r.thumbnail_name for r in rows}
+    assert all(p.is_file() for p in thumbs.values())
+    first = {r["id"]: r["vector"] for r in runtime.index_store()._client.query(
+        index_lifecycle.live_collection().name, filter="id >= 0", output_fields=["id", "vector"])}
+
+    before = {pk: p.stat().st_mtime_ns for pk, p in thumbs.items()}
+    pipeline.reindex(job_services.reindex_start(user=None).pk)
+    run_build(2)
+    live = index_lifecycle.live_collection()
+    assert live.build == 2
+    again = {r["id"]: r["vector"] for r in runtime.index_store()._client.query(
+        live.name, filter="id >= 0", output_fields=["id", "vector"])}
+    assert again.keys() == first.keys()
+    assert all(np.array_equal(np.float32(again[k]), np.float32(first[k])) for k in first)
+    assert {pk: p.stat().st_mtime_ns for pk, p in thumbs.items()} == before  # read, not written again
+
+    row = rows[0]
+    row.image = ContentFile(png(Image.new("RGB", (64, 64), (10, 200, 10))), name="replaced.png")
+    row.save()
+    row.refresh_from_db()
+    assert row.index_dirty and Path(settings.MEDIA_ROOT, row.thumbnail_name) != thumbs[row.pk]
+    while pipeline.index_dirty_stock_images():
+        pass
+    assert Path(settings.MEDIA_ROOT, row.thumbnail_name).is_file()
+    assert live_hits(row, 1)[0].id == row.pk
+
+    gone = rows[1]
+    gone_thumb = thumbs[gone.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        gone.delete()
+    assert not gone_thumb.exists()
