@@ -3,8 +3,8 @@
 Starts a fresh stack in a temporary folder, seeds and indexes a catalogue, then for each batch size (the gpu worker
 is restarted with GPU_BATCH_MAX = that size):
 
-- **low load**: N street photos uploaded through the HTTP API one after another, each waited for; the client polls
-  every `--poll` seconds. Per hop (marketplace.jobs.hops: the marks each stage writes on the job row, plus the
+- **low load**: N street photos uploaded through the HTTP API one after another, each waited for by a long poll
+  (`GET /api/jobs/{id}/?wait=`); then the same N with the client polling every `--poll` seconds instead. Per hop (marketplace.jobs.hops: the marks each stage writes on the job row, plus the
   client's own send / 202 / saw-done times) p50 and p95, and the ratio of upload -> done to the workers' compute of
   the same jobs (the sum of the stage timings: decode, preprocess, stage1, stage2, embed, search). Both the client's
   upload -> done (includes its polling) and upload -> recorded finish (the row's finished_at) are reported.
@@ -58,8 +58,9 @@ def job_row(job_id: int):
     return ImageJob.objects.get(pk=job_id)
 
 
-def low_load(api, photos, poll: float) -> dict:
-    """Sequential uploads; per job: client times, row marks, stage timings."""
+def low_load(api, photos, poll: float | None) -> dict:
+    """Sequential uploads; per job: client times, row marks, stage timings. `poll`: the client polls the job at that
+    interval; None: it long-polls (`GET /api/jobs/{id}/?wait=`, answered when the job ends)."""
     from marketplace.jobs import hops
 
     rows = []
@@ -78,7 +79,7 @@ def low_load(api, photos, poll: float) -> dict:
         per_hop = {"HTTP upload request (send -> 202)": (answered - sent) * 1000,
                    "upload received -> row created": (row.created_at.timestamp() - sent) * 1000,
                    **hops.hop_ms(row.marks, row.created_at.timestamp(), finished),
-                   "client's wait for its next poll": (seen - finished) * 1000}
+                   "client learns of the end (poll or long poll)": (seen - finished) * 1000}
         rows.append({"e2e_client_ms": (seen - sent) * 1000, "e2e_recorded_ms": (finished - sent) * 1000,
                      "compute_ms": sum(float(row.timings.get(k, 0)) for k in COMPUTE), "hops": per_hop,
                      "timings": row.timings, "batch_size": row.marks.get(hops.BATCH_SIZE)})
@@ -151,13 +152,19 @@ def table(result: dict) -> str:
         out.append(f"{'hop':44}{'p50 ms':>9}{'p95 ms':>9}")
         for name, v in low["hops_ms"].items():
             out.append(f"{name:44}{v['p50']:>9.1f}{v['p95']:>9.1f}")
-        for label, key in (("upload -> done (client, polling)", "upload_to_done_ms"),
+        for label, key in (("upload -> done (client, long poll)", "upload_to_done_ms"),
                            ("upload -> recorded finish", "upload_to_recorded_finish_ms"),
                            ("workers' compute (floor)", "worker_compute_ms")):
             out.append(f"{label:44}{low[key]['p50']:>9.1f}{low[key]['p95']:>9.1f}")
         out.append(f"ratio to compute: client p50 {low['ratio_p50']:.2f}x p95 {low['ratio_p95']:.2f}x; "
                    f"recorded p50 {low['ratio_recorded_p50']:.2f}x p95 {low['ratio_recorded_p95']:.2f}x")
         out.append("stage p50 ms: " + ", ".join(f"{k} {v:.1f}" for k, v in low["stage_ms_p50"].items()))
+        if run.get("low_load_polling"):
+            pl = run["low_load_polling"]
+            out.append(f"same uploads, client polling every {result['poll_s'] * 1000:.0f} ms: upload -> done p50 "
+                       f"{pl['upload_to_done_ms']['p50']:.1f} ms p95 {pl['upload_to_done_ms']['p95']:.1f} ms, compute "
+                       f"p50 {pl['worker_compute_ms']['p50']:.1f} -> {pl['ratio_p50']:.2f}x p50 {pl['ratio_p95']:.2f}x "
+                       f"p95")
         if run.get("under_load"):
             ld = run["under_load"]
             ideal, lat = result["ideal_photos_per_s"], ld["created_to_finished_ms"]
@@ -188,7 +195,8 @@ def main() -> None:
                     "with (0: torch's default, a thread per core)")
     ap.add_argument("--load", type=int, default=100, help="uploads under load per batch size (0: skip)")
     ap.add_argument("--concurrency", type=int, default=20)
-    ap.add_argument("--poll", type=float, default=0.005, help="the client's poll interval (s)")
+    ap.add_argument("--poll", type=float, default=0.005, help="also run the low-load uploads with the client polling "
+                    "at this interval (s) instead of long-polling (0: long poll only)")
     ap.add_argument("--items", type=int, default=80)
     ap.add_argument("--separate", type=int, default=0, metavar="N",
                     help="PREPROCESS_SEPARATE with N cpu worker processes that preprocess for the gpu worker")
@@ -214,7 +222,9 @@ def main() -> None:
             restart_gpu_worker(stack, {"GPU_BATCH_MAX": str(n), "TORCH_THREADS": str(threads)})
             demo.seller_upload(api, *photos[0])  # warm-up: the first task loads what the warm-up thread has not
             run = {"batch_max": n, "torch_threads": threads or "default",
-                   "low_load": low_load(api, photos[1:args.uploads + 1], args.poll)}
+                   "low_load": low_load(api, photos[1:args.uploads + 1], None)}
+            if args.poll:  # the same uploads, the client polling instead of long-polling
+                run["low_load_polling"] = low_load(api, photos[1:args.uploads + 1], args.poll)
             if args.load:
                 run["under_load"] = under_load(api, photos[1:], args.load, args.concurrency)
             result["runs"].append(run)

@@ -14,6 +14,8 @@ Everything that differs between the embedded default and production comes from e
 | `DJANGO_ENV` | unset | `production` (implied by a non-SQLite `DATABASE_URL`) |
 | `DJANGO_SECRET_KEY` | random, made once in `var/secret-key` | required: the process refuses to start without it |
 | `THROTTLE_LOGIN`, `THROTTLE_UPLOAD` | `10/min`, `120/min` | DRF rates (`N/sec|min|hour|day`) |
+| `JOB_WAIT_MAX_SECONDS` | `20`: the longest `GET /api/jobs/{id}/?wait=` holds a web thread | the same |
+| `REINDEX_THREADS` | the cores, at most 4: decode + embed threads of a re-index | the index worker's cores |
 """
 from __future__ import annotations
 
@@ -286,6 +288,8 @@ JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "10"))
 # A job still pending this long after its publish is published again (the publish failed: broker down).
 JOB_REPUBLISH_AFTER_SECONDS = int(os.environ.get("JOB_REPUBLISH_AFTER_SECONDS", "60"))
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
+# The longest `GET /api/jobs/{id}/?wait=S` may hold a web thread waiting for the job to end (jobs.job_events).
+JOB_WAIT_MAX_SECONDS = float(os.environ.get("JOB_WAIT_MAX_SECONDS", "20"))
 TRAINING_LEASE_SECONDS = int(os.environ.get("TRAINING_LEASE_SECONDS", "300"))
 # A re-index run's lease, renewed by each build batch (a batch of 1,000 stock images takes seconds to a minute).
 REINDEX_LEASE_SECONDS = int(os.environ.get("REINDEX_LEASE_SECONDS", "300"))

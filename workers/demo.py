@@ -47,13 +47,18 @@ class Api:
         parts.append(f"--{boundary}--\r\n".encode())
         return self._req("POST", path, b"".join(parts), f"multipart/form-data; boundary={boundary}")
 
-    def wait_job(self, job_url: str, timeout: float = 120.0, poll: float = 0.05) -> dict:
+    def wait_job(self, job_url: str, timeout: float = 120.0, poll: float | None = None) -> dict:
+        """The job once it is done or failed. By default a long poll (`?wait=`: the answer comes the moment the job
+        ends); with `poll` seconds, plain polling at that interval instead."""
         deadline = time.time() + timeout
+        job: dict = {}
         while time.time() < deadline:
-            status, job = self.get(job_url)
+            url = job_url if poll else f"{job_url}?wait={min(20.0, max(0.1, deadline - time.time())):.1f}"
+            status, job = self.get(url)
             if status == 200 and job["state"] in ("done", "failed"):
                 return job
-            time.sleep(poll)
+            if poll:
+                time.sleep(poll)
         raise TimeoutError(f"job {job_url} not finished after {timeout:.0f}s (last state {job.get('state')})")
 
 

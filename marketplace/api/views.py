@@ -2,6 +2,7 @@
 
 Ownership is enforced by the querysets: another user's listing, photo, job or search is simply not found (404),
 so its existence does not leak."""
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -139,6 +140,17 @@ class JobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gene
             qs = qs.filter(state=state)
         return qs
 
+    @extend_schema(parameters=[OpenApiParameter(
+        "wait", float, required=False,
+        description="seconds (at most JOB_WAIT_MAX_SECONDS, default 20) to wait for a running job to end before "
+                    "answering: the answer comes the moment it is done or failed (a long poll instead of polling)")])
+    def retrieve(self, request, *args, **kwargs):
+        wait = _wait_seconds(request)
+        job = self.get_object()
+        if wait and job_services.job_wait_until_ended(job.pk, wait):
+            job = self.get_object()
+        return Response(self.get_serializer(job).data)
+
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
@@ -149,6 +161,20 @@ class JobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gene
                             status=status.HTTP_409_CONFLICT)
         job.refresh_from_db()
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _wait_seconds(request) -> float:
+    raw = request.query_params.get("wait")
+    if raw in (None, ""):
+        return 0.0
+    limit = settings.JOB_WAIT_MAX_SECONDS
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= limit:  # NaN fails this too
+        raise ValidationError({"wait": [f"must be a number of seconds from 0 to {limit:g}"]})
+    return wait
 
 
 class SearchQueryViewSet(ThrottleReasonMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import completion, lifecycle, queue, task_names
+from . import completion, job_events, lifecycle, queue, task_names
 from .queue_control import queues_paused
 from .models import ImageJob, ModelVersion, ReindexRun, TrainingRun
 
@@ -240,6 +240,7 @@ def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict
             state=State.DONE, claimed_by="", lease_expires_at=None, finished_at=timezone.now(), error="",
             timings={**job.timings, **timings}, marks={**job.marks, **(marks or {})}, confident=confident,
             confidence_note=confidence_note[:300])
+        job_events.announce_end(job_id)
     return True
 
 
@@ -248,8 +249,18 @@ def job_fail(job_id: int, task_id: str | None, reason: str) -> bool:
     qs = ImageJob.objects.filter(pk=job_id).exclude(state__in=[State.DONE, State.FAILED])
     if task_id is not None:
         qs = qs.filter(claimed_by=task_id)
-    return bool(qs.update(state=State.FAILED, error=reason[:4000], claimed_by="", lease_expires_at=None,
-                          finished_at=timezone.now()))
+    failed = bool(qs.update(state=State.FAILED, error=reason[:4000], claimed_by="", lease_expires_at=None,
+                            finished_at=timezone.now()))
+    if failed:
+        job_events.announce_end(job_id)
+    return failed
+
+
+def job_wait_until_ended(job_id: int, timeout: float) -> bool:
+    """Block up to `timeout` seconds until the job is done or failed (woken by `job_events.announce_end`); True if
+    it has ended. For the API's long poll: the caller re-reads the job afterwards."""
+    ended = ImageJob.objects.filter(pk=job_id, state__in=[State.DONE, State.FAILED])
+    return job_events.wait_for_end(job_id, timeout, ended.exists)
 
 
 # --- the sweeper -----------------------------------------------------------------------------------------------

@@ -98,3 +98,29 @@ def test_failed_job_records_its_reason_and_a_retry_completes_it(live):
     assert Suggestion.objects.filter(photo=photo).count() == len(set(
         Suggestion.objects.filter(photo=photo).values_list("stock_image", flat=True)))
     assert GeneratedImage.objects.filter(job=job).count() == 1
+
+
+def test_a_long_poll_answers_the_moment_the_job_ends(live, monkeypatch):
+    """`GET /api/jobs/{id}/?wait=S`: one request that answers when the index worker announces the end. With the
+    re-read fallback pushed out to 30 s, only the announcement can answer it before the 20 s wait runs out."""
+    import time
+
+    from marketplace.jobs import job_events
+
+    monkeypatch.setattr(job_events, "RECHECK_SECONDS", 30.0)
+    seed_and_reindex()
+    seller = client_for("dora")
+    _, accepted = upload_listing_photo(seller)
+    url = f"/api/jobs/{accepted['job']['id']}/"
+    started = time.monotonic()
+    resp = seller.get(f"{url}?wait=20")
+    elapsed = time.monotonic() - started
+    assert resp.status_code == 200 and resp.json()["state"] == "done"
+    assert elapsed < 15
+    finished = ImageJob.objects.get(pk=accepted["job"]["id"]).finished_at.timestamp()
+    assert time.time() - finished < 5  # answered at the end, not at a re-read
+    started = time.monotonic()
+    assert seller.get(f"{url}?wait=20").json()["state"] == "done" and time.monotonic() - started < 1  # ended: at once
+    for bad in ("abc", "-1", "nan", "1000"):
+        resp = seller.get(f"{url}?wait={bad}")
+        assert resp.status_code == 400 and "wait" in resp.json()
