@@ -43,8 +43,25 @@ class UnknownQueue(ValueError):
 
 
 def queue_names() -> list[str]:
-    """The queues an operator can see and pause, in the order the console shows them."""
-    return [settings.QUEUE_GPU, settings.QUEUE_INDEX, settings.QUEUE_TRAIN]
+    """The queues an operator can see and pause, in the order the console shows them: the photo path first. The cpu
+    queue exists when preprocessing is a stage of its own (PREPROCESS_SEPARATE), the reindex queue when the index is
+    a Milvus server (builds run beside searches); otherwise their work runs on the gpu and index queues."""
+    names = [settings.QUEUE_CPU] if settings.PREPROCESS_SEPARATE else []
+    names += [settings.QUEUE_GPU, settings.QUEUE_INDEX]
+    if queue.reindex_queue() != settings.QUEUE_INDEX:
+        names.append(queue.reindex_queue())
+    return names + [settings.QUEUE_TRAIN]
+
+
+def photo_states_by_queue() -> dict[str, list[str]]:
+    """Which queue works on a photo job in each active state (the sweeper holds them while it is paused)."""
+    from .models import ImageJob
+
+    S = ImageJob.State
+    early = [S.PENDING, S.PREPROCESSING]
+    if settings.PREPROCESS_SEPARATE:
+        return {settings.QUEUE_CPU: early, settings.QUEUE_GPU: [S.GENERATING], settings.QUEUE_INDEX: [S.SEARCHING]}
+    return {settings.QUEUE_GPU: early + [S.GENERATING], settings.QUEUE_INDEX: [S.SEARCHING]}
 
 
 def queues_paused() -> set[str]:
@@ -172,20 +189,30 @@ def queues_status() -> list[dict]:
 
     jobs, runs, reindex = counts(ImageJob), counts(TrainingRun), counts(ReindexRun)
     S = ImageJob.State
+    separate, builds = settings.PREPROCESS_SEPARATE, queue.reindex_queue()
+    rollouts = ModelVersion.objects.filter(rollout_requested_at__isnull=False).count()
+    reindex_states = {"re-index pending": reindex.get("pending", 0), "re-index running": reindex.get("running", 0)}
     states = {
-        settings.QUEUE_GPU: {
+        settings.QUEUE_CPU: {"photo jobs pending": jobs.get(S.PENDING, 0),
+                             "preprocessing": jobs.get(S.PREPROCESSING, 0)},
+        settings.QUEUE_GPU: ({"generating": jobs.get(S.GENERATING, 0)} if separate else {
             "photo jobs pending": jobs.get(S.PENDING, 0), "preprocessing": jobs.get(S.PREPROCESSING, 0),
-            "generating": jobs.get(S.GENERATING, 0),
-            "roll-outs queued": ModelVersion.objects.filter(rollout_requested_at__isnull=False).count()},
-        settings.QUEUE_INDEX: {
-            "searching": jobs.get(S.SEARCHING, 0), "re-index pending": reindex.get("pending", 0),
-            "re-index running": reindex.get("running", 0),
-            "stock images to index": StockImage.objects.filter(index_dirty=True).count()},
+            "generating": jobs.get(S.GENERATING, 0)}) | {"roll-outs queued": rollouts},
+        settings.QUEUE_INDEX: {"searching": jobs.get(S.SEARCHING, 0),
+                               **(reindex_states if builds == settings.QUEUE_INDEX else {}),
+                               "stock images to index": StockImage.objects.filter(index_dirty=True).count()},
         settings.QUEUE_TRAIN: {f"training {s}": runs.get(s, 0) for s in TrainingRun.State.values},
     }
-    purpose = {settings.QUEUE_GPU: "photo jobs (preprocess, generate, embed) and model roll-outs",
-               settings.QUEUE_INDEX: "searches, indexing, re-index, the sweeper",
+    if builds != settings.QUEUE_INDEX:
+        states[builds] = reindex_states
+    purpose = {settings.QUEUE_CPU: "preprocessing of photo jobs (mediapipe) for the batched generator",
+               settings.QUEUE_GPU: ("the two generators and embedding" if separate else
+                                    "photo jobs (preprocess, generate, embed)") + " and model roll-outs",
+               settings.QUEUE_INDEX: "searches, indexing, the sweeper" + (
+                   ", re-index" if builds == settings.QUEUE_INDEX else ""),
                settings.QUEUE_TRAIN: "training runs"}
+    if builds != settings.QUEUE_INDEX:
+        purpose[builds] = "re-index runs and index builds (beside searches)"
     paused, waiting = queues_paused(), queue_depths(queue_names())
     return [{"name": name, "purpose": purpose.get(name, ""), "paused": name in paused, "waiting": waiting[name],
              "states": states.get(name, {})} for name in queue_names()]

@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import completion, job_events, lifecycle, queue, task_names
-from .queue_control import queues_paused
+from .queue_control import photo_states_by_queue, queues_paused
 from .models import ImageJob, ModelVersion, ReindexRun, TrainingRun
 
 log = logging.getLogger(__name__)
@@ -271,8 +271,7 @@ def jobs_sweep() -> dict:
     stale = settings.JOB_REPUBLISH_AFTER_SECONDS
     paused = queues_paused()
     # A paused queue (staff console) keeps its messages; publishing copies into it would only pile them up.
-    image_states_held = ([State.SEARCHING] if settings.QUEUE_INDEX in paused else []) + (
-        [State.PENDING, State.PREPROCESSING, State.GENERATING] if settings.QUEUE_GPU in paused else [])
+    image_states_held = [st for name, sts in photo_states_by_queue().items() if name in paused for st in sts]
     kinds = (
         ("image_jobs", ImageJob, [State.PENDING], ImageJob.ACTIVE_STATES, job_publish, image_states_held),
         ("training", TrainingRun, [TrainingRun.State.PENDING], [TrainingRun.State.RUNNING], training_run_publish,

@@ -301,3 +301,20 @@ def test_admin_activate_action_goes_through_the_roll_out(admin_client_):
     assert "unreachable" in r.content.decode()  # it tried to publish the roll-out; it did not tick is_active
     v.refresh_from_db()
     assert not v.is_active
+
+
+def test_queues_page_shows_the_cpu_and_reindex_queues_where_the_layout_has_them(staff, settings, media_root):
+    """The cpu queue exists with PREPROCESS_SEPARATE, the reindex queue with a Milvus server: the console lists and
+    pauses them there, and only there."""
+    page = staff.get("/console/queues/").content.decode()
+    assert 'data-queue="cpu"' not in page and 'data-queue="reindex"' not in page
+    assert staff.post("/console/queues/cpu/pause/").status_code == 404
+
+    settings.PREPROCESS_SEPARATE = True
+    settings.VECTOR_INDEX_URI = "http://127.0.0.1:1"  # only its form matters here: nothing connects to it
+    page = staff.get("/console/queues/").content.decode()
+    for name in ("cpu", "gpu", "index", "reindex", "train"):
+        assert f'data-queue="{name}"' in page
+    assert "preprocessing of photo jobs" in page and "re-index runs and index builds" in page
+    staff.post("/console/queues/cpu/pause/")
+    assert QueuePause.objects.get(queue="cpu").paused

@@ -171,3 +171,19 @@ def test_cancel_is_a_service(job):
     run = TrainingRun.objects.create(parameters={})
     run = services.training_run_cancel(run)
     assert run.state == "cancelled" and run.cancel_requested and run.finished_at
+
+
+def test_with_separate_preprocessing_a_paused_cpu_queue_holds_pending_jobs_and_gpu_does_not(job, settings,
+                                                                                              monkeypatch):
+    """PREPROCESS_SEPARATE: a pending job waits for the cpu queue, so pausing cpu holds it and pausing gpu does not."""
+    from marketplace.jobs.models import QueuePause
+
+    settings.PREPROCESS_SEPARATE = True
+    published = []
+    monkeypatch.setattr(services, "job_publish", lambda pk: published.append(pk) or True)
+    ImageJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    QueuePause.objects.create(queue=settings.QUEUE_CPU, paused=True)
+    assert services.jobs_sweep()["image_jobs"] == 0 and published == []
+    QueuePause.objects.filter(queue=settings.QUEUE_CPU).update(paused=False)
+    QueuePause.objects.create(queue=settings.QUEUE_GPU, paused=True)
+    assert services.jobs_sweep()["image_jobs"] == 1 and published == [job.pk]
