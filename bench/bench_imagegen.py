@@ -8,7 +8,7 @@
 What is measured (per architecture ``--arch``, ``GANConfig.for_arch(arch, image_size=S)``; v2 runs every image
 as garment type "top", its FiLM conditioning included in the timings):
 
-* train: one full ``imagegen.train.Trainer.train_step`` (G1 and G2 forward, D_real / D_assoc1 / D_assoc2 updates
+* train: one full ``imagegen.offline.train.Trainer.train_step`` (G1 and G2 forward, D_real / D_assoc1 / D_assoc2 updates
   on the PLDT association batch, G1 and G2 updates) in pairs/s, and as the baseline the same G1 + G2 doing one
   plain forward + L2 loss + backward, no discriminators, no optimiser, no framework code. ``ratio`` = full step
   time / baseline time: what the GAN machinery costs on top of the generators alone (~3 forward/backward passes of
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from imagegen.generator import StockImageGenerator  # noqa: E402
 from imagegen.networks import GANConfig, build_generators, count_params  # noqa: E402
-from imagegen.train import TrainConfig, Trainer  # noqa: E402
+from imagegen.offline.train import TrainConfig, Trainer  # noqa: E402
 
 
 def _timeit_pair(full, bare, reps: int, warmup: int, device: torch.device) -> tuple[float, float]:

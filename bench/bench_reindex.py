@@ -10,7 +10,7 @@ SOURCE `originals`: no stock image has a thumbnail yet (a catalogue's first inde
 reads originals anyway): every 256 px original is decoded, and for the hand-made descriptor its 64 px thumbnail
 written; `thumbnails`: the thumbnails a previous run left are read instead (every later re-index).
 
-The catalogue's stock images are 256 px procedural renders (imagegen.synth, as `seed_catalogue` makes them);
+The catalogue's stock images are 256 px procedural renders (imagegen.offline.synth, as `seed_catalogue` makes them);
 rendering 100k of them would take over an hour, so `--distinct` files are rendered and the rows point at them in
 turn: every row still opens, decodes and embeds its file (and its own thumbnail). The database is a fresh SQLite
 file in a temp folder. The machine's load average is recorded before and after each run.
@@ -44,7 +44,7 @@ def main() -> None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from imagegen.synth import make_item, render_stock
+    from imagegen.offline.synth import make_item, render_stock
     from marketplace.catalogue.models import IndexCollection, Item, StockImage
     from workers import index_lifecycle, runtime
     from workers.catalogue_seed import STOCK_SIZE

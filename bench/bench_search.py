@@ -5,9 +5,9 @@ wrapper), with faiss flat and HNSW as peers when faiss is installed, all on the 
                                  [--queries 300] [--out bench/results/search.json]
 
 Vectors are clustered like a real catalogue: hand-made descriptors (hcg1) of BASE procedural stock images
-(imagegen.synth, the generator's own catalogue renderer), each repeated with Gaussian noise (unit vectors after), so
-that neighbours are near-duplicates of one garment and the rest of its cluster, not uniform noise where every index
-looks good. Queries are drawn the same way. Ground truth is exact numpy top-10 over the same rows in the same run.
+(imagegen.offline.synth, the generator's own catalogue renderer), each repeated with Gaussian noise (unit vectors
+after), so that neighbours are near-duplicates of one garment and the rest of its cluster, not uniform noise where
+every index looks good. Queries are drawn the same way. Ground truth is exact numpy top-10 over the same rows in the same run.
 
 Reported per store and size: inserts/s (calls of INSERT_BATCH rows, as the re-index writes), p50/p95 of one query,
 p50/p95 of a batch of BATCH queries (and per query), the same with the product's filter (category and in stock),
@@ -44,7 +44,7 @@ def base_vectors(n: int = BASE, size: int = 128) -> np.ndarray:
     path = CACHE / f"hcg1-base-{n}-{size}.npy"
     if path.exists():
         return np.load(path)
-    from imagegen.synth import make_item, render_stock
+    from imagegen.offline.synth import make_item, render_stock
     from search.embedders import get_embedder
 
     embedder = get_embedder("hcg1")

@@ -65,8 +65,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from imagegen.data import PairDataset, read_manifest
-    from imagegen.train import TrainConfig, train
+    from imagegen.offline.data import PairDataset, read_manifest
+    from imagegen.offline.train import TrainConfig, train
 
     records = read_manifest(args.data)
     train_records = [r for r in records if r.split == "train"]

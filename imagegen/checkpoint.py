@@ -152,7 +152,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def save_training_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write the resumable training state (``state`` is built by ``imagegen.train``); tags it with kind/version."""
+    """Write the resumable training state (``state`` is built by ``imagegen.offline.train``); tags it with kind and
+    version."""
     payload = {"kind": TRAINING_STATE_KIND, "format_version": TRAINING_STATE_FORMAT_VERSION, **state}
     _atomic_save(payload, Path(path))
     return Path(path)

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-# The garment types the marketplace uses (marketplace.catalogue.models.GarmentType, imagegen.data.GARMENTS), in the
-# embedding-row order of a conditioned model built with the defaults. A checkpoint stores its own tuple, so the
+# The garment types the marketplace uses (marketplace.catalogue.models.GarmentType, imagegen.offline.data.GARMENTS), in
+# the embedding-row order of a conditioned model built with the defaults. A checkpoint stores its own tuple, so the
 # order that counts is always the checkpoint's.
 DEFAULT_GARMENTS: tuple[str, ...] = ("top", "bottom", "whole")
 

@@ -81,7 +81,7 @@ def build_pairs(manifest: Path, out: Path, generator_path: Path | None, size: in
     import torch
     from tqdm.auto import tqdm
 
-    from imagegen.data import PairDataset, load_stock, pil_to_uint8, read_manifest, tensor_to_uint8
+    from imagegen.offline.data import PairDataset, load_stock, pil_to_uint8, read_manifest, tensor_to_uint8
     from imagegen.generator import StockImageGenerator
 
     generator = (StockImageGenerator.from_checkpoint(generator_path) if generator_path

@@ -1,4 +1,4 @@
-"""Seeding a catalogue from the procedural street-to-shop generator (`imagegen.synth`): items with stock images
+"""Seeding a catalogue from the procedural street-to-shop generator (`imagegen.offline.synth`): items with stock images
 for the index, and street photos of some of them for the demo's uploads."""
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _png(image) -> bytes:
 def seed_catalogue(items: int, seed: int = 0, seller_name: str = "catalogue") -> list[Item]:
     """Create `items` catalogue items with one stock image each (idempotent per seed: existing titles+seed skip).
     Publishes one index task; the index worker embeds and inserts them in bounded batches."""
-    from imagegen.synth import make_item, render_stock
+    from imagegen.offline.synth import make_item, render_stock
 
     seller, _ = get_user_model().objects.get_or_create(username=seller_name)
     created = []
@@ -47,7 +47,7 @@ def seed_catalogue(items: int, seed: int = 0, seller_name: str = "catalogue") ->
 
 def street_photo(index: int, seed: int = 0, photo_seed: int = 1000, size: int = 384) -> tuple[bytes, str]:
     """A JPEG street photo of catalogue item `index` (a photo seed the catalogue never used); returns (bytes, garment)."""
-    from imagegen.synth import make_item, render_street_photo
+    from imagegen.offline.synth import make_item, render_street_photo
 
     spec = make_item(seed, index)
     image, _mask, _kp = render_street_photo(spec, (seed, index, photo_seed), size)

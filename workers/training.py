@@ -34,7 +34,7 @@ def default_manifest() -> Path:
     data_dir = Path(settings.TRAINING_DATA_DIR)
     manifest = data_dir / "manifest.jsonl"
     if not manifest.exists():
-        from imagegen.synth import generate_dataset
+        from imagegen.offline.synth import generate_dataset
 
         generate_dataset(data_dir, items=settings.TRAINING_SYNTH_ITEMS, photos_per_item=settings.TRAINING_SYNTH_PHOTOS,
                          seed=0, workers=1 if in_daemon_process() else None, progress=False)
@@ -46,7 +46,7 @@ def with_feedback(base: Path, out_dir: Path) -> Path:
     `out_dir/feedback.jsonl` and merged into `out_dir/manifest.jsonl`. Returns `base` itself when there is no
     feedback. Feedback of an item that `base` holds out (val/test) is dropped: splits stay by item. A resumed run
     reuses the manifest it started with, so its data does not change under it."""
-    from imagegen.data import read_manifest, write_manifest
+    from imagegen.offline.data import read_manifest, write_manifest
     from marketplace.listings.services import feedback_export
 
     merged, feedback = out_dir / "manifest.jsonl", out_dir / "feedback.jsonl"
@@ -83,8 +83,8 @@ def _run_claimed(run: TrainingRun, task_id: str) -> str:
     out_dir.mkdir(parents=True, exist_ok=True)
     TrainingRun.objects.filter(pk=run.pk).update(output_dir=str(out_dir))
     try:
-        from imagegen.data import PairDataset, read_manifest
-        from imagegen.train import TrainConfig, train
+        from imagegen.offline.data import PairDataset, read_manifest
+        from imagegen.offline.train import TrainConfig, train
 
         base = Path(params.get("data") or default_manifest())
         manifest = with_feedback(base, out_dir) if params.get("include_feedback", True) else base

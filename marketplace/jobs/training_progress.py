@@ -1,5 +1,5 @@
 """What an operator watches while a training run works: its row plus the files the trainer writes into the run's
-output directory (imagegen.train: `losses.jsonl` one line per log interval, `samples/step_NNNNNN.png` every
+output directory (imagegen.offline.train: `losses.jsonl` one line per log interval, `samples/step_NNNNNN.png` every
 `sample_every` steps, and at the end `samples.png` and `loss_plot.png`).
 
 Read by the web process as plain files (no torch): the training worker and the web process share MODEL_DIR (the

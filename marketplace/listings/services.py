@@ -94,8 +94,8 @@ def suggestion_reject(suggestion: Suggestion) -> Suggestion:
 
 # --- feedback for training ---------------------------------------------------------------------------------------
 def feedback_manifest_rows() -> list[dict]:
-    """Every feedback pair as a training-manifest row (the format of `imagegen.data`: `photo`, `stock`, `item_id`,
-    `garment`, `split`), with absolute paths and `item_id` = `item-<Item pk>`, all in split `train`. Pairs whose
+    """Every feedback pair as a training-manifest row (the format of `imagegen.offline.data`: `photo`, `stock`,
+    `item_id`, `garment`, `split`), with absolute paths and `item_id` = `item-<Item pk>`, all in split `train`. Pairs whose
     files are missing are left out (logged)."""
     rows = []
     pairs = FeedbackPair.objects.select_related("photo", "stock_image").order_by("pk")

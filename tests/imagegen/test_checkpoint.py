@@ -14,7 +14,7 @@ from imagegen.checkpoint import (FORMAT_VERSION, KIND, CheckpointError, load_che
                                  save_checkpoint)
 from imagegen.generator import StockImageGenerator
 from imagegen.networks import GANConfig, build_generators
-from imagegen.train import SyntheticPairs, TrainConfig, train
+from imagegen.offline.train import SyntheticPairs, TrainConfig, train
 
 SMALL = GANConfig(image_size=32, base_width=8, disc_width=8)
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 
-from imagegen.data import (  # noqa: E402
+from imagegen.offline.data import (  # noqa: E402
     PairDataset,
     PairRecord,
     read_manifest,

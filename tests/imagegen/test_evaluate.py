@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 
-from imagegen.data import PairRecord, write_manifest  # noqa: E402
-from imagegen.evaluate import (  # noqa: E402
+from imagegen.offline.data import PairRecord, write_manifest  # noqa: E402
+from imagegen.offline.evaluate import (  # noqa: E402
     evaluate,
     format_markdown,
     main,
@@ -232,7 +232,7 @@ def test_cli_with_untrained_generator(tmp_path, capsys):
 
 from search.embedders import ConfidenceGate  # noqa: E402
 
-from imagegen.evaluate import plan_galleries, unseen_items  # noqa: E402
+from imagegen.offline.evaluate import plan_galleries, unseen_items  # noqa: E402
 
 
 def _item_colour(i: int) -> tuple[int, int, int]:
@@ -458,7 +458,7 @@ def test_ceiling_counts_spec_lookalikes(tmp_path):
 
 
 def test_ceiling_ignores_secondary_colour_of_solid_items():
-    from imagegen.evaluate import spec_key
+    from imagegen.offline.evaluate import spec_key
 
     a = {"garment": "top", "cut": "t-shirt", "colour": "red", "pattern": "solid", "secondary": "blue",
          "neckline": "crew", "motif": ""}
@@ -504,7 +504,7 @@ def test_gate_coverage_and_precision(tmp_path):
 def test_retrieval_is_fast_at_catalogue_size():
     import time
 
-    from imagegen.evaluate import Gallery, retrieval_report
+    from imagegen.offline.evaluate import Gallery, retrieval_report
 
     rng = np.random.default_rng(0)
     n_items, n_q, dim = 2400, 500, 128
@@ -529,7 +529,7 @@ def test_retrieval_is_fast_at_catalogue_size():
 
 
 def test_cli_parses_gallery_sizes_and_items(tmp_path, monkeypatch):
-    import imagegen.evaluate as ev
+    import imagegen.offline.evaluate as ev
 
     records, items = make_catalogue(tmp_path / "data", n_test=4, n_val=2, n_train=4, photos=1)
     manifest = write_manifest(records, tmp_path / "data" / "manifest.jsonl")

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from imagegen.generator import StockImageGenerator
-from imagegen.synth import make_item, render_street_photo
+from imagegen.offline.synth import make_item, render_street_photo
 
 
 @pytest.fixture(scope="module")

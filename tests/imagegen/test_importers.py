@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 
-from imagegen.data import read_manifest  # noqa: E402
-from imagegen.importers import import_deepfashion_c2s, import_lookbook, main  # noqa: E402
+from imagegen.offline.data import read_manifest  # noqa: E402
+from imagegen.offline.importers import import_deepfashion_c2s, import_lookbook, main  # noqa: E402
 
 
 def _jpg(path: Path, value: int = 128, size=(40, 48)) -> Path:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagegen.data import read_manifest
-from imagegen.importers import import_dresscode, import_viton_hd, main
+from imagegen.offline.data import read_manifest
+from imagegen.offline.importers import import_dresscode, import_viton_hd, main
 
 
 def _jpg(path: Path, size=(48, 64), seed: int = 0) -> Path:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagegen.synth import generate_dataset, make_item, render_stock, render_street_photo
-from imagegen.synth.dataset import assign_splits
+from imagegen.offline.synth import generate_dataset, make_item, render_stock, render_street_photo
+from imagegen.offline.synth.dataset import assign_splits
 
 SIZE = 128  # small photos keep the module well under 30 s; the drawing is size-independent
 FIELDS = {"photo", "stock", "item_id", "garment", "split", "mask", "keypoints"}
@@ -99,7 +99,7 @@ def test_manifest_has_documented_fields_and_existing_files(datasets):
 
 
 def test_manifest_reads_with_imagegen_data(datasets):
-    import imagegen.data as data
+    import imagegen.offline.data as data
     records = data.read_manifest(datasets[0])
     assert len(records) == 20 and records[0].keypoints
 
@@ -132,7 +132,7 @@ def test_left_keypoints_are_on_the_image_right_for_a_frontal_person(datasets):
 
 def test_photo_file_equals_the_api_photo(datasets):
     """render_street_photo includes the real JPEG round trip, so it matches photos/*.jpg exactly."""
-    from imagegen.synth.dataset import photo_seed
+    from imagegen.offline.synth.dataset import photo_seed
 
     manifest = datasets[0]
     row = _rows(manifest)[0]
@@ -143,7 +143,7 @@ def test_photo_file_equals_the_api_photo(datasets):
 
 
 def test_held_out_combinations_never_reach_train_or_val():
-    from imagegen.synth.dataset import assign_splits_with_holdout, combination, held_out_combinations
+    from imagegen.offline.synth.dataset import assign_splits_with_holdout, combination, held_out_combinations
 
     n, seed = 600, 5
     held = held_out_combinations(seed, 0.15)

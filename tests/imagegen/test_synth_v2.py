@@ -1,7 +1,8 @@
 """Procedural data v2 (``--data-version 2``): every garment type, greyscale and colour-cast photos, hold-out kept.
 
 v1 stays the default and is covered by test_synth.py; these check what v2 adds, on small images so the module runs
-in seconds. One test runs mediapipe on 12 photos (the full measurement is ``python -m imagegen.synth --measure``).
+in seconds. One test runs mediapipe on 12 photos (the full measurement is
+``python -m imagegen.offline.synth --measure``).
 """
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagegen.synth import generate_dataset, make_item, render_stock
-from imagegen.synth.dataset import (
+from imagegen.offline.synth import generate_dataset, make_item, render_stock
+from imagegen.offline.synth.dataset import (
     assign_splits_with_holdout,
     combination,
     held_out_combinations,
 )
-from imagegen.synth.garments_v2 import ALL_CUTS, WHOLE_CUTS
-from imagegen.synth.scene_v2 import CASTS
+from imagegen.offline.synth.garments_v2 import ALL_CUTS, WHOLE_CUTS
+from imagegen.offline.synth.scene_v2 import CASTS
 
 SIZE = 128
 SEED = 3  # 10 items of seed 3 hold tops, bottoms and whole garments, and greyscale and colour-cast photos
@@ -57,7 +58,7 @@ def test_v2_catalogue_has_every_garment_type_and_cut():
 
 
 def test_v2_dataset_holds_every_garment_type_and_reads_as_a_manifest(v2):
-    from imagegen import data
+    from imagegen.offline import data
 
     records = data.read_manifest(v2)
     assert len(records) == 20 and {r.garment for r in records} == {"top", "bottom", "whole"}
@@ -133,7 +134,7 @@ def test_v2_dataset_flags_unseen_combinations(tmp_path):
 
 def test_mediapipe_finds_the_v2_people(tmp_path):
     """A 12-photo smoke check of the issue's bar (pose >= 95 %, mask IoU >= 0.9 measured on 200 with --measure)."""
-    from imagegen.synth.measure import measure_preprocessing
+    from imagegen.offline.synth.measure import measure_preprocessing
 
     manifest = generate_dataset(tmp_path, items=6, photos_per_item=2, seed=SEED, workers=1, image_size=384,
                                 progress=False, data_version=2, contact_sheet=False)

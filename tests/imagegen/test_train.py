@@ -9,7 +9,7 @@ from PIL import Image
 
 from imagegen.checkpoint import load_checkpoint
 from imagegen.networks import build_generators, combine
-from imagegen.train import SyntheticPairs, TrainConfig, seed_everything, train
+from imagegen.offline.train import SyntheticPairs, TrainConfig, seed_everything, train
 
 
 def _tiny(**kw) -> TrainConfig:

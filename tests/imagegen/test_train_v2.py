@@ -9,7 +9,7 @@ import torch
 from imagegen.checkpoint import load_checkpoint, load_training_state, save_training_state
 from imagegen.generator import StockImageGenerator
 from imagegen.networks import build_generators, combine
-from imagegen.train import SyntheticPairs, TrainConfig, train
+from imagegen.offline.train import SyntheticPairs, TrainConfig, train
 
 TINY = dict(image_size=32, base_width=8, disc_width=8, batch_size=4, log_every=1, sample_every=0,
             checkpoint_every=0, progress_bar=False, device="cpu")
@@ -83,8 +83,8 @@ def test_v2_needs_garment_labels_in_the_data(tmp_path, data):
 
 
 def test_cli_arch_flag_reaches_the_train_config(tmp_path, monkeypatch, capsys):
-    import imagegen.data
-    import imagegen.train
+    import imagegen.offline.data
+    import imagegen.offline.train
     from imagegen.__main__ import main
 
     seen = {}
@@ -105,9 +105,9 @@ def test_cli_arch_flag_reaches_the_train_config(tmp_path, monkeypatch, capsys):
                                pairs_per_s=0.0, elapsed_s=0.0, sample_grid_path=None, loss_plot_path=None,
                                stopped_early=False)
 
-    monkeypatch.setattr(imagegen.data, "read_manifest", lambda path: [SimpleNamespace(split="train")])
-    monkeypatch.setattr(imagegen.data, "PairDataset", FakePairs)
-    monkeypatch.setattr(imagegen.train, "train", fake_train)
+    monkeypatch.setattr(imagegen.offline.data, "read_manifest", lambda path: [SimpleNamespace(split="train")])
+    monkeypatch.setattr(imagegen.offline.data, "PairDataset", FakePairs)
+    monkeypatch.setattr(imagegen.offline.train, "train", fake_train)
     assert main(["train", "--data", str(tmp_path / "m.jsonl"), "--out", str(tmp_path / "run"), "--arch", "v2",
                  "--size", "128", "--steps", "10"]) == 0
     config = seen["config"]
@@ -121,7 +121,7 @@ def test_cli_arch_flag_reaches_the_train_config(tmp_path, monkeypatch, capsys):
 
 
 def test_evaluate_gives_a_conditioned_model_each_photos_type(tmp_path):
-    from imagegen.evaluate import evaluate
+    from imagegen.offline.evaluate import evaluate
     from tests.imagegen.test_evaluate import SIZE, StubPreprocessor, colour_histogram_embed, make_eval_set
 
     records = make_eval_set(tmp_path)

@@ -22,7 +22,7 @@ def stack(stack_factory):
 
 @pytest.fixture(scope="module")
 def tiny_manifest(tmp_path_factory) -> Path:
-    from imagegen.synth import generate_dataset
+    from imagegen.offline.synth import generate_dataset
 
     return generate_dataset(tmp_path_factory.mktemp("data"), items=6, photos_per_item=1, seed=3, workers=1,
                             image_size=256, progress=False, contact_sheet=False)

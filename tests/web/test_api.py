@@ -128,8 +128,8 @@ class _StopTraining(Exception):
 def captured_train_config(monkeypatch, settings, tmp_path):
     """Replace the trainer and the data preparation of ``workers.training`` with stubs: the ``TrainConfig`` a run
     would train with is recorded, then the run stops (as failed) before any data or network is touched."""
-    import imagegen.data
-    import imagegen.train
+    import imagegen.offline.data
+    import imagegen.offline.train
 
     class NoData:
         def __init__(self, records, *args, **kwargs):
@@ -145,9 +145,9 @@ def captured_train_config(monkeypatch, settings, tmp_path):
         raise _StopTraining("stub")
 
     settings.MODEL_DIR = str(tmp_path / "models")
-    monkeypatch.setattr(imagegen.data, "read_manifest", lambda path: [])
-    monkeypatch.setattr(imagegen.data, "PairDataset", NoData)
-    monkeypatch.setattr(imagegen.train, "train", fake_train)
+    monkeypatch.setattr(imagegen.offline.data, "read_manifest", lambda path: [])
+    monkeypatch.setattr(imagegen.offline.data, "PairDataset", NoData)
+    monkeypatch.setattr(imagegen.offline.train, "train", fake_train)
     return configs
 
 

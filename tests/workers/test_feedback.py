@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from rest_framework.test import APIClient
 
-from imagegen.data import read_manifest
+from imagegen.offline.data import read_manifest
 from marketplace.catalogue.models import Item, StockImage
 from marketplace.listings.models import FeedbackPair, Listing, ListingPhoto, Suggestion
 from marketplace.listings.services import feedback_export

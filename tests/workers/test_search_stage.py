@@ -35,7 +35,7 @@ def user(name: str):
 @pytest.fixture
 def catalogue(own_index):
     """ITEMS drawn catalogue tops with one stock image each, indexed."""
-    from imagegen.synth import make_item, render_stock
+    from imagegen.offline.synth import make_item, render_stock
 
     seller = user("catalogue")
     rows = []
@@ -147,7 +147,7 @@ def test_recommendations_are_one_per_item_and_the_gate_sees_items_not_images(cat
 
 # --- the confidence gate ---------------------------------------------------------------------------------------------
 def no_person_photos():
-    from imagegen.synth import make_item, render_stock
+    from imagegen.offline.synth import make_item, render_stock
 
     rng = np.random.default_rng(0)
     return {

@@ -1,7 +1,7 @@
 """Procedural street-to-shop data: catalogue items, their stock images and street photos of people wearing them.
 
 No real street-to-shop dataset can be downloaded here, so training and demo data are drawn.
-Public API (used by the web demo to seed a catalogue, and by ``python -m imagegen.synth``):
+Public API (used by the web demo to seed a catalogue, and by ``python -m imagegen.offline.synth``):
 
 - ``make_item(seed, index, data_version=1) -> ItemSpec``
 - ``render_stock(spec, size=256) -> PIL.Image``
@@ -12,7 +12,7 @@ Public API (used by the web demo to seed a catalogue, and by ``python -m imagege
 fabric weave and folds, photographic backgrounds and greyscale / colour-cast photos. Version 1, byte-identical to what
 the shipped generator was trained on, stays the default until a generator trained on v2 ships.
 
-Submodules are imported lazily so ``import imagegen.synth`` stays cheap.
+Submodules are imported lazily so ``import imagegen.offline.synth`` stays cheap.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Human-readable reports of an ``imagegen.evaluate.evaluate()`` result: ``metrics.md`` and ``gallery_curve.png``.
+"""Human-readable reports of an ``imagegen.offline.evaluate.evaluate()`` result: ``metrics.md`` and
+``gallery_curve.png``.
 
 Works on the JSON-able metrics dict only (so an old ``metrics.json`` can be re-rendered), no Django, no torch.
 """

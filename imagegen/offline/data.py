@@ -3,8 +3,9 @@
 Why a manifest
 --------------
 Real datasets (LookBook, DeepFashion, our own synthetic set) all have different folder layouts. Everything downstream
-(training, evaluation, model promotion) reads ONE format instead, written by ``imagegen.importers`` or
-``imagegen.synth``. The manifest also pins the train/val/test split, so every consumer agrees on which items are held out.
+(training, evaluation, model promotion) reads ONE format instead, written by ``imagegen.offline.importers`` or
+``imagegen.offline.synth``. The manifest also pins the train/val/test split, so every consumer agrees on which items
+are held out.
 
 Manifest format
 ---------------

@@ -22,13 +22,13 @@ among its ties; an untrained generator that outputs blank images scores chance, 
 mean its standard error ``std(per-query values, ddof=1) / sqrt(n)``. Photos of one item are not independent, so the
 SE is a lower bound when there are several photos per item. ``chance`` is ``min(k, N) / N``.
 
-Item attributes (``items.jsonl`` beside the manifest, written by ``imagegen.synth``; ``items=`` in ``evaluate()``)
-add: per-pattern and per-garment rows (at the ``all`` gallery), the curve split into ``seen`` and ``unseen``
-cut x pattern x colour combinations (unseen: the combination occurs in no ``train`` item of the manifest, computed
-from the attributes), and the CEILING: per query, ``n_same`` = other gallery items whose spec (garment, cut, colour,
-pattern, secondary colour unless solid, neckline, motif) equals the target's; no embedding can tell those apart, so
-the best expected top-k is ``mean(min(1, k / (1 + n_same)))`` and the best MRR ``mean(H(1 + n_same) / (1 + n_same))``.
-Without attributes these are ``None``.
+Item attributes (``items.jsonl`` beside the manifest, written by ``imagegen.offline.synth``; ``items=`` in
+``evaluate()``) add: per-pattern and per-garment rows (at the ``all`` gallery), the curve split into ``seen`` and
+``unseen`` cut x pattern x colour combinations (unseen: the combination occurs in no ``train`` item of the manifest,
+computed from the attributes), and the CEILING: per query, ``n_same`` = other gallery items whose spec (garment, cut,
+colour, pattern, secondary colour unless solid, neckline, motif) equals the target's; no embedding can tell those apart,
+so the best expected top-k is ``mean(min(1, k / (1 + n_same)))`` and the best MRR
+``mean(H(1 + n_same) / (1 + n_same))``. Without attributes these are ``None``.
 
 Several embedders can be judged in one run (``embedders={name: fn_or_object}``; the generator runs once). An
 embedder object with a ``gate`` (``search.embedders.ConfidenceGate``) also gets, per gallery size, the gate's
@@ -49,7 +49,7 @@ all six for a whole-body garment). ``None`` means "no photo had that ground trut
 ``metrics.json``, ``metrics.md``, ``examples.png`` (photo | preprocessed | G1 | G2 | ground truth) and
 ``gallery_curve.png``::
 
-    python -m imagegen.evaluate --checkpoint PATH --data MANIFEST --split test --out DIR [--untrained]
+    python -m imagegen.offline.evaluate --checkpoint PATH --data MANIFEST --split test --out DIR [--untrained]
         [--max-photos N] [--embedder VERSION ...] [--items ITEMS.jsonl] [--gallery-sizes 200,500,1000,2000,all]
 """
 
@@ -67,8 +67,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from imagegen.data import PairRecord, load_stock, pil_to_uint8, read_manifest, tensor_to_uint8, uint8_to_tensor
-from imagegen.evaluation_report import QUERY_LABELS, format_markdown, write_gallery_curve
+from imagegen.offline.data import PairRecord, load_stock, pil_to_uint8, read_manifest, tensor_to_uint8, uint8_to_tensor
+from imagegen.offline.evaluation_report import QUERY_LABELS, format_markdown, write_gallery_curve
 
 __all__ = [
     "evaluate", "main", "format_markdown", "retrieval_ranks", "retrieval_metrics", "select_photos", "image_quality",
@@ -949,7 +949,7 @@ def _parse_sizes(text: str) -> tuple[int | None, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imagegen.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m imagegen.offline.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, help="generator checkpoint (.pt)")
     parser.add_argument("--untrained", action="store_true", help="evaluate an untrained generator (a baseline)")
     parser.add_argument("--image-size", type=int, default=64, help="image size of the untrained generator")

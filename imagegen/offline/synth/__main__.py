@@ -1,4 +1,4 @@
-"""CLI: ``python -m imagegen.synth --items N --photos-per-item K --seed S --out DIR [--workers W] [--size 384] [--measure 100] [--data-version 2]``.
+"""CLI: ``python -m imagegen.offline.synth --items N --photos-per-item K --seed S --out DIR [--workers W] [--size 384] [--measure 100] [--data-version 2]``.
 
 Generates the dataset, prints the wall time and pairs/s, optionally measures mediapipe on the
 photos, and writes everything it printed to ``DIR/synth_report.json``.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m imagegen.synth", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m imagegen.offline.synth", description=__doc__.splitlines()[0])
     p.add_argument("--items", type=int, required=True)
     p.add_argument("--photos-per-item", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)

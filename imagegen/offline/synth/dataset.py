@@ -157,7 +157,7 @@ def generate_dataset(out_dir, items: int, photos_per_item: int, seed: int = 0, w
     """Generate ``items`` catalogue items with ``photos_per_item`` street photos each; returns the manifest path.
 
     Layout under ``out_dir``: ``stock/ITEM.png``, ``photos/ITEM_K.jpg``, ``masks/ITEM_K.png``,
-    ``manifest.jsonl`` (docs/CONTRACTS.md, imagegen.data), ``items.jsonl`` (one spec per item, for
+    ``manifest.jsonl`` (docs/CONTRACTS.md, imagegen.offline.data), ``items.jsonl`` (one spec per item, for
     seeding a catalogue and for the evaluation's per-attribute rows) and ``contact_sheet.png``.
 
     ``holdout_combinations``: the fraction of cut x pattern x colour combinations kept out of train and val (their

@@ -1,4 +1,4 @@
-"""Build a manifest (``imagegen.data``) from the dataset layouts operators actually download.
+"""Build a manifest (``imagegen.offline.data``) from the dataset layouts operators actually download.
 
 Images are NOT copied: the manifest points at them with paths relative to the output folder, so importing 100k photos
 takes seconds and no disk. Keep the source folder where it is (or re-import after moving it).
@@ -19,9 +19,10 @@ public code that reads the archive: fxia22/PixelDTGAN ``prepare_data.ipynb`` (pa
 ``*CLEAN0*`` files sharing their 9-character ``PIDnnnnnn`` prefix; 8,726 products / 68,820 model images) and a
 LookBook-to-pix2pix script that documents the name as ``sprintf('PID%06d_CLEAN%d_IID%06d', product_id,
 is_product_image, image_id)`` with regex ``PID(\\d{6})_CLEAN(\\d)_IID(\\d{6})``. We accept any number of digits and
-``.jpg/.jpeg/.png`` to be lenient. The dataset has no split, so we split by product (:func:`imagegen.data.split_by_item`),
-and no garment labels, so ``garment`` is a parameter (default ``top``; LookBook products are mostly tops, but say so
-explicitly). A product with several CLEAN1 images keeps the lowest image id (the others are counted as skipped).
+``.jpg/.jpeg/.png`` to be lenient. The dataset has no split, so we split by product
+(:func:`imagegen.offline.data.split_by_item`), and no garment labels, so ``garment`` is a parameter (default ``top``;
+LookBook products are mostly tops, but say so explicitly). A product with several CLEAN1 images keeps the lowest
+image id (the others are counted as skipped).
 
 DeepFashion Consumer-to-shop Clothes Retrieval Benchmark
 --------------------------------------------------------
@@ -51,9 +52,9 @@ only its header: their archives are large and often arrive truncated.
 
 CLI::
 
-    python -m imagegen.importers lookbook SRC --out DIR [--garment top] [--seed 0] [--no-verify]
-    python -m imagegen.importers deepfashion-c2s SRC --out DIR [--default-garment top] [--no-verify]
-    python -m imagegen.importers viton-hd|dresscode SRC --out DIR [--val-fraction 0.1] [--seed 0] [--no-verify]
+    python -m imagegen.offline.importers lookbook SRC --out DIR [--garment top] [--seed 0] [--no-verify]
+    python -m imagegen.offline.importers deepfashion-c2s SRC --out DIR [--default-garment top] [--no-verify]
+    python -m imagegen.offline.importers viton-hd|dresscode SRC --out DIR [--val-fraction 0.1] [--seed 0] [--no-verify]
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from imagegen.data import GARMENTS, SPLITS, PairRecord, split_by_item, write_manifest
+from imagegen.offline.data import GARMENTS, SPLITS, PairRecord, split_by_item, write_manifest
 
 MANIFEST_NAME = "manifest.jsonl"
 SUMMARY_NAME = "import_summary.json"
@@ -563,7 +564,7 @@ def import_dresscode(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m imagegen.importers", description="Build a paired-data manifest from a dataset folder."
+        prog="python -m imagegen.offline.importers", description="Build a paired-data manifest from a dataset folder."
     )
     sub = parser.add_subparsers(dest="dataset", required=True)
     lb = sub.add_parser("lookbook", help="LookBook (PLDT): flat folder of PID*_CLEAN{0,1}_IID*.jpg")
