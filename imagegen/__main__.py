@@ -41,6 +41,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
     p.add_argument("--channels-last", action="store_true", help="NHWC layout (CUDA only)")
+    p.add_argument("--fm-weight", type=float, default=0.0,
+                   help="feature-matching loss weight (pix2pixHD: 10; default 0, the shipped recipe)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/training_state.pt if present")
     p.add_argument("--half", action="store_true", help="store the generator checkpoint in float16 (half the size)")
     p.add_argument("--cache-dir", type=Path, default=None,
@@ -81,7 +83,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
           + (f"; val: {len(val_set)} photos" if val_set is not None else "") + f"; fingerprint {train_set.fingerprint}")
 
     config = TrainConfig(image_size=args.size, base_width=args.base_width, arch=args.arch, batch_size=args.batch_size,
-                         lr=args.lr,
+                         lr=args.lr, fm_weight=args.fm_weight,
                          seed=args.seed, device=args.device, amp=args.amp, channels_last=args.channels_last,
                          num_workers=args.workers, log_every=args.log_every, sample_every=args.sample_every,
                          checkpoint_every=args.checkpoint_every, half=args.half, resume=args.resume,

@@ -330,6 +330,24 @@ class PatchDiscriminator(nn.Module):
         """``garment``: LongTensor [N] of embedding rows, one per row of ``x``; ignored when unconditioned."""
         return run_block(self.model, x, garment if self.n_garments else None)
 
+    def features(self, x: torch.Tensor, garment: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The activations after every LeakyReLU (one per strided/feature layer), for feature matching.
+
+        pix2pixHD's feature-matching loss compares these between the real and the generated image: a term that
+        rewards matching the *statistics a discriminator uses* (edges, stripes, repeats) rather than the exact
+        pixels, which L1/L2 alone average away into blur on fine patterns. Same modules as ``forward``, minus
+        the final logit conv.
+        """
+        garment = garment if self.n_garments else None
+        if garment is None and any(isinstance(m, GarmentFiLM) for m in self.model):
+            raise ValueError("this network is conditioned on the garment type: pass garment indices")
+        out = []
+        for m in list(self.model)[:-1]:
+            x = m(x, garment) if isinstance(m, GarmentFiLM) else m(x)
+            if isinstance(m, nn.LeakyReLU):
+                out.append(x)
+        return out
+
 
 def add_spectral_norm(net: nn.Module) -> nn.Module:
     """Spectral-normalise every conv of ``net`` in place (``torch.nn.utils.parametrizations.spectral_norm``).

@@ -97,7 +97,8 @@ def _run_claimed(run: TrainingRun, task_id: str) -> str:
         val_set = PairDataset(val_records, image_size, cache_dir=cache) if val_records else None
         if val_set is not None:
             val_set.prepare(progress=False)
-        fields = {k: params[k] for k in ("steps", "batch_size", "lr", "seed", "arch") if k in params}
+        fields = {k: params[k] for k in ("steps", "batch_size", "lr", "seed", "arch", "fm_weight")
+                  if k in params}
         if in_daemon_process():
             fields["num_workers"] = 0  # DataLoader workers would be children of a daemonic process
         config = TrainConfig(image_size=image_size, resume=(out_dir / "training_state.pt").exists(), half=True,

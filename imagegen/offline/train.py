@@ -84,6 +84,11 @@ class TrainConfig:
     # --- loss weights (see the module docstring for why these defaults) ---
     g1_recon_weight: float = 10.0
     l2_weight: float = 100.0
+    fm_weight: float = 0.0
+    """Feature matching (pix2pixHD): L1 between the discriminators' inner activations on the real image (or pair)
+    and on the generated one, for G1 through D_real and D_assoc1, for G2 through D_assoc2. 0 (the default, and the
+    shipped model's recipe) leaves it out; pix2pixHD uses 10. It is what lets stripes and checks survive beside
+    the pixel losses, which are minimised by their blurred average (ablation: ``docs/generator_v2/README.md``)."""
     # --- runtime ---
     seed: int = 0
     device: str = "auto"
@@ -151,6 +156,15 @@ def _gan_loss(pred: torch.Tensor, target: float | torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred, target)
 
 
+def _feature_matching(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, garment: torch.Tensor | None
+                      ) -> torch.Tensor:
+    """Mean over D's inner layers of L1(features(fake), features(real)); the real side carries no gradient."""
+    with torch.no_grad():
+        targets = d.features(real, garment)
+    feats = d.features(fake, garment)
+    return sum(F.l1_loss(f.float(), t.float()) for f, t in zip(feats, targets)) / len(feats)
+
+
 def _set_requires_grad(net: nn.Module, flag: bool) -> None:
     for p in net.parameters():
         p.requires_grad_(flag)
@@ -214,6 +228,10 @@ class Trainer:
             g1_adv_assoc = _gan_loss(d_a1(combine(photo, g1), gi), 1.0)
             g1_recon = F.l1_loss(g1.float(), stock)
             loss_g1 = g1_adv_real + g1_adv_assoc + self.cfg.g1_recon_weight * g1_recon
+            if self.cfg.fm_weight:
+                g1_fm = 0.5 * (_feature_matching(d_real, stock, g1, gi)
+                               + _feature_matching(d_a1, combine(photo, stock), combine(photo, g1), gi))
+                loss_g1 = loss_g1 + self.cfg.fm_weight * g1_fm
         loss_g1.backward()
         self.opt_g1.step()
 
@@ -222,12 +240,17 @@ class Trainer:
             g2_adv = _gan_loss(d_a2(combine(photo, g2), gi), 1.0)
             g2_l2 = F.mse_loss(g2.float(), stock)
             loss_g2 = g2_adv + self.cfg.l2_weight * g2_l2
+            if self.cfg.fm_weight:
+                g2_fm = _feature_matching(d_a2, combine(photo, stock), combine(photo, g2), gi)
+                loss_g2 = loss_g2 + self.cfg.fm_weight * g2_fm
         loss_g2.backward()
         self.opt_g2.step()
 
         losses = dict(d_real=loss_d_real, d_assoc1=loss_d_a1, d_assoc2=loss_d_a2, g1_adv_real=g1_adv_real,
                       g1_adv_assoc=g1_adv_assoc, g1_recon_l1=g1_recon, g1_total=loss_g1, g2_adv=g2_adv,
                       g2_l2=g2_l2, g2_total=loss_g2)
+        if self.cfg.fm_weight:
+            losses.update(g1_fm=g1_fm, g2_fm=g2_fm)
         return {k: v.detach().float() for k, v in losses.items()}
 
     @torch.inference_mode()

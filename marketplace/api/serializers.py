@@ -150,6 +150,10 @@ class TrainingParametersSerializer(serializers.Serializer):
         choices=["v1", "v2"], required=False,
         help_text="network architecture (imagegen.networks.ARCHS): v1, the shipped model's (default), or v2: "
                   "garment-type conditioning, resize-conv up-sampling, spectral-normalised discriminators")
+    fm_weight = serializers.FloatField(
+        min_value=0.0, max_value=100.0, required=False,
+        help_text="feature-matching loss weight (0, the default, leaves it out; 10 is pix2pixHD's): keeps stripes "
+                  "and checks from averaging into blur")
     data = serializers.CharField(required=False, help_text="manifest path on the training worker")
     include_feedback = serializers.BooleanField(
         required=False, default=True,

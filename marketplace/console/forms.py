@@ -12,7 +12,8 @@ from marketplace.api.serializers import TrainingParametersSerializer
 
 
 LABELS = {"lr": "Learning rate", "data": "Data manifest", "activate": "Activate when done",
-          "include_feedback": "Include sellers' feedback", "arch": "Architecture"}
+          "include_feedback": "Include sellers' feedback", "arch": "Architecture",
+          "fm_weight": "Feature-matching weight"}
 
 
 @dataclass

@@ -158,24 +158,26 @@ def test_a_v2_training_request_reaches_the_trainer_config(captured_train_config,
 
     staff = client_for("ops", staff=True)
     assert staff.post("/api/admin/training-runs/", {"arch": "v3"}, format="json").status_code == 400
-    r = staff.post("/api/admin/training-runs/", {"steps": 3, "arch": "v2", "include_feedback": False,
+    refused = staff.post("/api/admin/training-runs/", {"fm_weight": -1}, format="json")
+    assert refused.status_code == 400 and "fm_weight" in refused.json()
+    r = staff.post("/api/admin/training-runs/", {"steps": 3, "arch": "v2", "fm_weight": 10, "include_feedback": False,
                                                  "data": str(tmp_path / "m.jsonl")}, format="json")
     assert r.status_code == 202
     run = TrainingRun.objects.get(pk=r.json()["id"])
-    assert run.parameters["arch"] == "v2"
+    assert run.parameters["arch"] == "v2" and run.parameters["fm_weight"] == 10
     assert run_training(run.pk, "task-1") == "failed"  # the stub trainer stops the run after recording its config
     (config,) = captured_train_config
-    assert config.arch == "v2" and config.steps == 3 and config.gan_config().arch == "v2"
+    assert config.arch == "v2" and config.steps == 3 and config.gan_config().arch == "v2" and config.fm_weight == 10
 
 
 def test_train_model_command_passes_arch(captured_train_config, tmp_path):
     """``manage.py train_model --arch v2`` builds the same run parameters as the API; without it, v1."""
     from django.core.management import call_command
 
-    call_command("train_model", "--arch", "v2", "--steps", "2", "--data", str(tmp_path / "m.jsonl"),
-                 stdout=io.StringIO())
+    call_command("train_model", "--arch", "v2", "--fm-weight", "10", "--steps", "2", "--data",
+                 str(tmp_path / "m.jsonl"), stdout=io.StringIO())
     call_command("train_model", "--steps", "2", "--data", str(tmp_path / "m.jsonl"), stdout=io.StringIO())
-    assert [(c.arch, c.steps) for c in captured_train_config] == [("v2", 2), ("v1", 2)]
+    assert [(c.arch, c.steps, c.fm_weight) for c in captured_train_config] == [("v2", 2, 10.0), ("v1", 2, 0.0)]
     assert TrainingRun.objects.order_by("pk").first().parameters["arch"] == "v2"
 
 

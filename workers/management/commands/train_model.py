@@ -16,10 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--seed", type=int)
         parser.add_argument("--arch", choices=["v1", "v2"], help="network architecture (default: v1, the shipped one)")
+        parser.add_argument("--fm-weight", type=float, help="feature-matching loss weight (default 0; pix2pixHD: 10)")
         parser.add_argument("--activate", action="store_true", help="roll the new model out when done")
 
     def handle(self, **opts):
-        params = {k: opts[k] for k in ("data", "steps", "image_size", "batch_size", "seed", "arch") if opts.get(k) is not None}
+        params = {k: opts[k] for k in ("data", "steps", "image_size", "batch_size", "seed", "arch", "fm_weight") if opts.get(k) is not None}
         params["activate"] = opts["activate"]
         run = TrainingRun.objects.create(parameters=params)
         outcome = run_training(run.pk, f"cli-{uuid.uuid4()}")
