@@ -67,8 +67,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from imagegen.conditioning import DEFAULT_GARMENTS
 from imagegen.offline.data import PairRecord, load_stock, pil_to_uint8, read_manifest, tensor_to_uint8, uint8_to_tensor
 from imagegen.offline.evaluation_report import QUERY_LABELS, format_markdown, write_gallery_curve
+from imagegen.offline.silhouette import silhouette_report
 
 __all__ = [
     "evaluate", "main", "format_markdown", "retrieval_ranks", "retrieval_metrics", "select_photos", "image_quality",
@@ -696,7 +698,43 @@ def evaluate(
         "g2": image_quality(g2_arr, truths),
         "blank": image_quality(np.broadcast_to(blank_arr, truths.shape), truths),
     }
+    garment_of = np.array([p.record.garment for p in photos])
+    quality_by_garment = {
+        g: {"photos": int((garment_of == g).sum()),
+            **{kind: image_quality(arr[garment_of == g], truths[garment_of == g])
+               for kind, arr in (("blank", np.broadcast_to(blank_arr, truths.shape)), ("g1", g1_arr), ("g2", g2_arr))}}
+        for g in sorted(set(garment_of.tolist()))
+    }
     timings["quality_s"] = time.perf_counter() - t0
+
+    # 3b. Garment conditioning: every photo preprocessed and generated once per type the model knows, as the product
+    #     does when a user asks for that type (the crop follows the type, and so does the FiLM class). Is the output's
+    #     silhouette the requested type's, and do one photo's outputs differ by type? A v1 model ignores the class,
+    #     so for it only the crop changes: the baseline that shows what the conditioning adds.
+    conditioning: dict[str, Any] | None = None
+    per_type: dict[str, np.ndarray] = {}
+    per_type_crops: dict[str, list[np.ndarray]] = {}
+    types = tuple(generator.garments) if conditioned else DEFAULT_GARMENTS
+    if len({p.record.garment for p in photos}) > 1:  # the check needs ground truths of more than one type
+        t0 = time.perf_counter()
+        for g in types:
+            crops = [p.preprocessed if p.record.garment == g
+                     else pil_to_uint8(preprocessor(load_image(p.record.photo), g).image, size) for p in photos]
+            outs = []
+            with torch.no_grad():
+                for i in range(0, len(crops), batch_size):
+                    batch = torch.stack([uint8_to_tensor(c) for c in crops[i : i + batch_size]])
+                    if device is not None:
+                        batch = batch.to(device)
+                    out = (generator.forward_preprocessed(batch, [g] * len(batch)) if conditioned
+                           else generator.forward_preprocessed(batch))
+                    outs.extend(tensor_to_uint8(t) for t in out[1])
+            per_type[g], per_type_crops[g] = np.stack(outs), crops
+        bank_paths = sorted({p.record.stock: p.record.garment for p in photos}.items(), key=lambda kv: str(kv[0]))
+        conditioning = silhouette_report(per_type, np.stack([truth_cache[path] for path, _ in bank_paths]),
+                                         [g for _, g in bank_paths])
+        conditioning["conditioned"] = conditioned
+        timings["conditioning_s"] = time.perf_counter() - t0
 
     # 4. Embed the catalogue (streamed: a large catalogue of full-size stock images would not fit) and the queries.
     t0 = time.perf_counter()
@@ -849,7 +887,8 @@ def evaluate(
                          "by_gallery": reports[name]["gate"]}
                   for m in models if m.gate is not None for name in [m.name]},
         "attributes": {"items_with_attributes": len(with_attrs), "catalogue_items": len(catalogue_ids)},
-        "image_quality": {**quality, "l2_scale": "MSE on RGB in [0, 1]"},
+        "image_quality": {**quality, "l2_scale": "MSE on RGB in [0, 1]", "by_garment": quality_by_garment},
+        "garment_conditioning": conditioning,
         "preprocessing": preprocessing,
         "timings_s": {k.removesuffix("_s"): round(v, 3) for k, v in timings.items()},
     }
@@ -866,11 +905,20 @@ def evaluate(
             ]
         )
         grid.save(out / "examples.png")
+        if per_type:
+            examples_grid(
+                [(photos[i].thumbnail,
+                  *(a for g in types for a in (per_type_crops[g][i], per_type[g][i])),
+                  f"item {photos[i].record.item_id}, a {photos[i].record.garment}")
+                 for i in example_rows],
+                headers=("photo", *(h for g in types for h in (f"crop as {g}", f"G2 as {g}"))),
+            ).save(out / "conditioning.png")
         metrics["files"] = {
             "metrics_json": str(out / "metrics.json"),
             "metrics_md": str(out / "metrics.md"),
             "examples_png": str(out / "examples.png"),
             "gallery_curve_png": str(out / "gallery_curve.png"),
+            **({"conditioning_png": str(out / "conditioning.png")} if per_type else {}),
         }
         write_gallery_curve(metrics, out / "gallery_curve.png")
         (out / "metrics.md").write_text(format_markdown(metrics), encoding="utf-8")
@@ -891,12 +939,12 @@ def _pick_examples(records: Sequence[PairRecord], n: int) -> list[int]:
 # -------------------------------------------------------------------------------------------------------- reports
 
 
-def examples_grid(rows: Sequence[tuple], cell: int = EXAMPLE_CELL):
-    """Columns: photo | preprocessed | G1 | G2 | ground truth; each row is
-    ``(raw PIL thumbnail, prep uint8, g1 uint8, g2 uint8, truth uint8, caption)``."""
+def examples_grid(rows: Sequence[tuple], cell: int = EXAMPLE_CELL,
+                  headers: Sequence[str] = ("photo", "preprocessed", "G1", "G2", "ground truth")):
+    """Columns: photo | preprocessed | G1 | G2 | ground truth by default; each row is
+    ``(raw PIL thumbnail, *uint8 arrays, caption)``, one array per header after the first."""
     from PIL import Image, ImageDraw
 
-    headers = ("photo", "preprocessed", "G1", "G2", "ground truth")
     header_h, caption_h, pad = 18, 14, 4
     width = len(headers) * (cell + pad) + pad
     height = header_h + max(1, len(rows)) * (cell + caption_h + pad) + pad

@@ -237,6 +237,19 @@ def format_markdown(metrics: dict[str, Any]) -> str:
         q = quality.get(name)
         if q:
             lines.append(f"| {label} | {_fmt(q['ssim'])} | {_fmt(q['psnr'], digits=2)} | {_fmt(q['l2'], digits=4)} |")
+    by_garment = quality.get("by_garment") or {}
+    if by_garment:
+        lines += [
+            "",
+            "By garment type (SSIM / PSNR dB):",
+            "",
+            "| garment | photos | blank white image | G1 | G2 |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for g, row in by_garment.items():
+            cells = " | ".join(f"{_fmt(row[k]['ssim'])} / {_fmt(row[k]['psnr'], digits=2)}" for k in ("blank", "g1", "g2"))
+            lines.append(f"| {g} | {row['photos']} | {cells} |")
+    lines += _conditioning_lines(metrics.get("garment_conditioning"))
     prep = metrics["preprocessing"]
     pose, iou, crop = prep["pose_detection"], prep["mask_iou"], prep["crop_hit"]
     tolerance = prep.get("pose_tolerance", 0.1)
@@ -259,6 +272,31 @@ def format_markdown(metrics: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _conditioning_lines(report: dict[str, Any] | None) -> list[str]:
+    """The garment-conditioning section: silhouette of the requested type, and whether outputs differ by type."""
+    lines = ["", "## Garment type on request (every photo preprocessed and generated as each type; "
+             "`imagegen.offline.silhouette`)", ""]
+    if not report:
+        return lines + ["n/a: the evaluated photos are all of one garment type.", ""]
+    if not report.get("conditioned", True):
+        lines += ["This model is not conditioned on the type (v1): only the crop follows the request.", ""]
+    lines += [
+        f"Outputs with the requested type's silhouette: **{_fmt(report['rate'], True)}** of {report['n']} "
+        f"(the same check names the ground-truth images' own type in {_fmt(report['truth_accuracy'], True)} of cases).",
+        "",
+        "| requested | outputs | with its silhouette | called |",
+        "|---|---:|---:|---|",
+    ]
+    for g, row in report["per_type"].items():
+        called = ", ".join(f"{k} {v}" for k, v in row["called"].items())
+        lines.append(f"| {g} | {row['n']} | {_fmt(row['rate'], True)} | {called} |")
+    lines += ["", "| outputs of one photo | mean abs. difference (0-255) | photos whose outputs differ (> 2 levels) |",
+              "|---|---:|---:|"]
+    for pair, row in report["pairwise"].items():
+        lines.append(f"| {pair.replace('-', ' vs ')} | {row['mean_abs_diff']:.1f} | {_fmt(row['share_differ'], True)} |")
+    return lines + [""]
 
 
 def write_gallery_curve(metrics: dict[str, Any], path: str | Path, kinds: Sequence[str] = ("g2", "preprocessed")):
