@@ -1,0 +1,132 @@
+"""Sample grids that show what a checkpoint does where the numbers are hardest to read.
+
+``python -m imagegen.offline.samples --checkpoint CKPT --out DIR [--data MANIFEST]`` writes:
+
+* ``real_photos.png``: real photographs that ship inside installed packages (matplotlib's ``grace_hopper.jpg``,
+  scikit-image's ``astronaut.png`` and the greyscale ``camera.png``); nothing is downloaded. Each row: the photo, then
+  for every garment type the model knows, the preprocessed crop and G2's output. These people were never drawn by
+  the procedural generator, so this is the honest look at how far the model carries.
+* ``procedural.png`` (with ``--data``): held-out procedural photos chosen to cover what the v1 data lacked: ``whole``
+  garments (dresses, jumpsuits) and greyscale / colour-cast photos (``items.jsonl``'s ``photo_details``), as
+  photo | preprocessed | G1 | G2 | ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imagegen.offline.data import load_stock, pil_to_uint8, read_manifest
+from imagegen.offline.evaluate import examples_grid
+
+
+def packaged_photos() -> list[tuple[str, Image.Image]]:
+    """(name, RGB image) of the real photographs found in installed packages; a missing package is skipped."""
+    found: list[tuple[str, Image.Image]] = []
+    try:
+        import matplotlib.cbook as cbook
+
+        with cbook.get_sample_data("grace_hopper.jpg") as f:
+            found.append(("grace_hopper (matplotlib)", Image.open(f).convert("RGB")))
+    except Exception:  # pragma: no cover - matplotlib is a dependency; its sample data may be stripped
+        pass
+    try:
+        from skimage import data as skdata
+
+        found.append(("astronaut (scikit-image)", Image.fromarray(skdata.astronaut()).convert("RGB")))
+        found.append(("camera, greyscale (scikit-image)", Image.fromarray(skdata.camera()).convert("RGB")))
+    except Exception:  # pragma: no cover
+        pass
+    return found
+
+
+def real_photos_grid(generator, photos: Sequence[tuple[str, Image.Image]]) -> Image.Image:
+    """photo | (preprocessed, G2) per garment type, one row per photo."""
+    types = tuple(generator.garments) or ("top", "bottom", "whole")
+    rows, headers = [], ["photo"]
+    for g in types:
+        headers += [f"crop: {g}", f"G2: {g}"]
+    for name, image in photos:
+        cells = []
+        for g in types:
+            result = generator.generate(image, garment=g)
+            cells += [np.asarray(result.preprocessed.convert("RGB")), np.asarray(result.stock)]
+        rows.append((image, *cells, f"{name}: {result.method}"))
+    return examples_grid(rows, headers=headers)
+
+
+def _details(items_path: Path) -> dict[str, dict]:
+    """photo path (as in the manifest, relative) -> its photo_details entry, from items.jsonl."""
+    out: dict[str, dict] = {}
+    if items_path.is_file():
+        for line in items_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                for d in item.get("photo_details") or []:
+                    out[d["photo"]] = d
+    return out
+
+
+def procedural_grid(generator, manifest: Path, split: str = "test", per_kind: int = 3) -> Image.Image:
+    """Held-out photos: ``per_kind`` each of a whole garment, a greyscale photo and a colour-cast photo, plus a top and
+    a bottom; photo | preprocessed | G1 | G2 | ground truth."""
+    records = [r for r in read_manifest(manifest) if r.split == split]
+    details = _details(manifest.parent / "items.jsonl")
+
+    def treatment(r) -> str:
+        rel = str(Path(r.photo).relative_to(manifest.parent.resolve())) if Path(r.photo).is_absolute() else str(r.photo)
+        return (details.get(rel) or {}).get("treatment", "none")
+
+    picks, seen = [], set()
+    wanted = [("whole", lambda r: r.garment == "whole" and treatment(r) == "none"),
+              ("greyscale", lambda r: treatment(r) == "greyscale"),
+              ("colour cast", lambda r: treatment(r).startswith("colour")),
+              ("top", lambda r: r.garment == "top" and treatment(r) == "none"),
+              ("bottom", lambda r: r.garment == "bottom" and treatment(r) == "none")]
+    for label, test in wanted:
+        n = per_kind if label in ("whole", "greyscale", "colour cast") else 1
+        for r in records:
+            if n and r.item_id not in seen and test(r):
+                picks.append((label, r))
+                seen.add(r.item_id)
+                n -= 1
+    size = generator.image_size
+    rows = []
+    for label, r in picks:
+        image = Image.open(r.photo).convert("RGB")
+        result = generator.generate(image, garment=r.garment)
+        rows.append((image, np.asarray(result.preprocessed.convert("RGB")), np.asarray(result.stage1),
+                     np.asarray(result.stock), pil_to_uint8(load_stock(r.stock, size)),
+                     f"{label}: item {r.item_id} ({r.garment})"))
+    return examples_grid(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m imagegen.offline.samples", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="generator checkpoint (default: the shipped one)")
+    parser.add_argument("--data", type=Path, default=None, help="a procedural manifest for procedural.png")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    from imagegen.generator import StockImageGenerator
+
+    generator = (StockImageGenerator.from_checkpoint(args.checkpoint) if args.checkpoint
+                 else StockImageGenerator.default())
+    args.out.mkdir(parents=True, exist_ok=True)
+    photos = packaged_photos()
+    real_photos_grid(generator, photos).save(args.out / "real_photos.png")
+    print(f"wrote {args.out / 'real_photos.png'} ({len(photos)} photos)")
+    if args.data is not None:
+        procedural_grid(generator, args.data, args.split).save(args.out / "procedural.png")
+        print(f"wrote {args.out / 'procedural.png'}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
