@@ -25,7 +25,8 @@ def row(name: str, m: dict) -> dict:
            "blank_ssim": q["blank"]["ssim"],
            "whole_g2_ssim": ((q.get("by_garment") or {}).get("whole") or {}).get("g2", {}).get("ssim"),
            "whole_blank_ssim": ((q.get("by_garment") or {}).get("whole") or {}).get("blank", {}).get("ssim"),
-           "conditioning": (m.get("garment_conditioning") or {}).get("rate")}
+           "conditioning": (m.get("garment_conditioning") or {}).get("rate"),
+           "conditioned": (m.get("garment_conditioning") or {}).get("conditioned", True)}
     for emb, curves in m["curves"].items():
         full = curves["all"]["all"]["queries"]
         for kind in ("g1", "g2", "preprocessed"):
@@ -39,14 +40,20 @@ def row(name: str, m: dict) -> dict:
     return out
 
 
+def _conditioning(r: dict) -> str:
+    if r["conditioning"] is None:
+        return "n/a"
+    return f"{100 * r['conditioning']:.1f} %" + ("" if r["conditioned"] else " (crop only)")
+
+
 def markdown(rows: list[dict]) -> str:
     embs = sorted({k.split(":")[0] for r in rows for k in r if ":" in k})
     f = lambda v, pct=False: "n/a" if v is None else (f"{100 * v:.1f}" if pct else f"{v:.3f}")  # noqa: E731
-    lines = ["| run | step | G2 SSIM | G2 PSNR dB | G1 SSIM | whole: G2 SSIM (blank image) | conditioning |",
+    lines = ["| run | step | G2 SSIM | G2 PSNR dB | G1 SSIM | whole: G2 SSIM (blank image) | type on request |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['run']} | {r['step']} | {f(r['g2_ssim'])} | {r['g2_psnr']:.2f} | {f(r['g1_ssim'])} "
-                     f"| {f(r['whole_g2_ssim'])} ({f(r['whole_blank_ssim'])}) | {f(r['conditioning'], True) + ' %' if r['conditioning'] is not None else 'n/a (v1)'} |")
+                     f"| {f(r['whole_g2_ssim'])} ({f(r['whole_blank_ssim'])}) | {_conditioning(r)} |")
     for emb in embs:
         lines += ["", f"Retrieval with embedder `{emb}`, full gallery (top-1 % ± s.e.; top-5 % for fine patterns, "
                       "G2 vs preprocessed crop):", "",
