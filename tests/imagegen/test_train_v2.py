@@ -138,6 +138,9 @@ def test_evaluate_gives_a_conditioned_model_each_photos_type(tmp_path):
     gen.forward_preprocessed = spy
     m = evaluate(gen, records, embed=colour_histogram_embed, preprocessor=StubPreprocessor(), batch_size=5)
     test_records = sorted((r for r in records if r.split == "test"), key=lambda r: str(r.photo))
-    assert m["photos"] == len(received) == 12
-    assert sorted(received) == sorted(r.garment for r in test_records)
-    assert set(received) == {"top", "bottom", "whole"}
+    # first the evaluation pass with each photo's own type, then the garment-on-request check: every photo as each type
+    assert m["photos"] == 12 and len(received) == 12 + 3 * 12
+    assert sorted(received[:12]) == sorted(r.garment for r in test_records)
+    assert set(received[:12]) == {"top", "bottom", "whole"}
+    assert received[12:] == ["top"] * 12 + ["bottom"] * 12 + ["whole"] * 12
+    assert m["garment_conditioning"]["n"] == 36 and m["garment_conditioning"]["conditioned"] is True
