@@ -34,6 +34,13 @@ background) and framed on the garment. So:
 
    A person found by pose but missed by segmentation keeps the keypoint crop on the
    original photo, with a warning, rather than whitening the whole image.
+
+   When a person is found but the part of the body the requested garment covers is not
+   (no shoulders for a top or a whole garment, no hips for a bottom; no hips for a whole
+   garment on a head-and-shoulders portrait), the crop still falls back as above, and a
+   warning says that the requested garment is not in the photo (``GARMENT_MISSING``): what
+   the generator makes of it is a guess, and search must not present it as a confident
+   match (``ImageJob.garment_not_in_photo``).
 4. **Square and resize**: the crop box is grown to a square around its centre (padding
    outside the photo is white, the image is never distorted) and resized with LANCZOS.
 
@@ -58,6 +65,9 @@ from imagegen.images import ImageSource, load_image
 __all__ = ["GARMENTS", "METHODS", "PreprocessResult", "Preprocessor", "get_preprocessor"]
 
 GARMENTS: tuple[str, ...] = ("top", "bottom", "whole")
+# The phrase of the warning when the requested garment's part of the body is not in the photo (the web side matches
+# it without importing this module: marketplace.jobs.models.ImageJob.GARMENT_MISSING_WARNING).
+GARMENT_MISSING = "is not in the photo"
 METHODS: tuple[str, ...] = ("keypoints", "shoulders+mask", "mask_bbox", "centre")
 
 # mediapipe pose landmark indices (BlazePose topology).
@@ -257,6 +267,11 @@ class Preprocessor:
         """The crop box and the method that produced it, appending warnings on fallback."""
         w, h = size
         usable = lambda *idx: self._usable(kp, idx, size)  # noqa: E731
+
+        def garment_missing(why: str) -> None:  # a person, but not the part of them the garment covers
+            if kp is not None:  # (no pose at all says nothing about which parts are there)
+                warnings.append(f"{why}: the requested garment ({garment}) {GARMENT_MISSING}")
+
         lower_edge = mask_box[3] if mask_box else float(h)
         lower_name = "the mask's lower edge" if mask_box else "the image bottom"
 
@@ -274,6 +289,7 @@ class Preprocessor:
                 warnings.append(f"hips not visible: cropped from the shoulders to {lower_name}")
                 return (left, top, right, bottom), "shoulders+mask"
             missing = "shoulders not visible"
+            garment_missing(missing)
         elif garment == "bottom":
             if usable(*HIPS, *ANKLES):
                 idx = HIPS + ANKLES + tuple(i for i in (L_KNEE, R_KNEE, *FEET) if usable(i))
@@ -290,16 +306,20 @@ class Preprocessor:
                 warnings.append(f"ankles not visible: cropped from the hips to {lower_name}")
                 return box, "shoulders+mask"
             missing = "hips not visible"
+            garment_missing(missing)
         else:  # whole
             if usable(*SHOULDERS):
                 idx = tuple(i for i in range(len(self._names)) if usable(i))
                 box = self._pad(_bounds(self._points(kp, idx)))
                 if mask_box is not None:
                     box = _union(box, mask_box)
-                if not usable(*ANKLES):
+                if not usable(*HIPS):  # a head-and-shoulders portrait: most of a dress is out of the frame
+                    garment_missing("hips not visible")
+                elif not usable(*ANKLES):
                     warnings.append(f"ankles not visible: the whole-body crop ends at {lower_name}")
                 return box, "keypoints"
             missing = "shoulders not visible"
+            garment_missing(missing)
 
         if mask_box is not None:
             reason = "no body keypoints found" if kp is None else missing

@@ -7,6 +7,8 @@ confident top-1 is right at least 90 % of the time); this module only applies it
   answer, not a near tie;
 * a photo in which preprocessing found no person (``ImageJob.found_no_person``: the centre-crop fallback) is never
   confident, whatever the scores: the generator was given a crop of nothing in particular;
+* nor is one where it found a person but not the requested garment's part of the body (``garment_not_in_photo``:
+  a bottom asked of a head-and-shoulders portrait): the generator drew a garment it never saw;
 * otherwise the gate decides.
 
 A job that is not confident still ends ``done``: its results are shown as low-confidence candidates."""
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 NO_PERSON_NOTE = "no person found in the photo: results are a guess"
+GARMENT_MISSING_NOTE = "the requested garment is not in the photo: results are a guess"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def judge(job, hits: Iterable, gate) -> Verdict:
     """The verdict for `job` (an ImageJob after its generate stage) given its usable hits."""
     if job.found_no_person:
         return Verdict(False, NO_PERSON_NOTE)
+    if job.garment_not_in_photo:
+        return Verdict(False, GARMENT_MISSING_NOTE)
     scores = [s for _, s in item_scores(hits)]
     if gate.is_confident(scores):
         return Verdict(True, "")

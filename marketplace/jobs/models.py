@@ -91,6 +91,7 @@ class ImageJob(models.Model):
     # imagegen.preprocess: the centre-crop fallback (and only it) means no person was detected in the photo.
     NO_PERSON_METHOD = "centre"
     NO_PERSON_WARNING = "no person detected"
+    GARMENT_MISSING_WARNING = "is not in the photo"  # imagegen.preprocess.GARMENT_MISSING
 
     class Meta:
         ordering = ["-id"]
@@ -114,6 +115,12 @@ class ImageJob(models.Model):
         """Preprocessing found no person in the photo (it fell back to a centre crop): results are a guess."""
         return self.preprocess_method == self.NO_PERSON_METHOD or any(
             self.NO_PERSON_WARNING in str(w) for w in (self.warnings or []))
+
+    @property
+    def garment_not_in_photo(self) -> bool:
+        """A person was found, but not the part of the body the requested garment covers (no hips for a bottom, say):
+        the generated image is a guess, like one of a photo without a person."""
+        return any(self.GARMENT_MISSING_WARNING in str(w) for w in (self.warnings or []))
 
 
 class GeneratedImage(models.Model):

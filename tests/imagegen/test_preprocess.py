@@ -83,6 +83,15 @@ def test_portrait_whole_and_bottom_still_give_images(pre, grace: Path) -> None:
     assert bottom.method == "mask_bbox" and any("hips" in w for w in bottom.warnings)
 
 
+def test_a_portrait_asked_for_a_bottom_or_a_whole_garment_says_it_is_not_in_the_photo(pre, grace: Path) -> None:
+    from imagegen.preprocess import GARMENT_MISSING
+
+    for garment in ("bottom", "whole"):  # her hips are below the frame: neither garment is in the photo
+        r = pre(grace, garment=garment)
+        assert f"hips not visible: the requested garment ({garment}) {GARMENT_MISSING}" in r.warnings, r.warnings
+    assert not any(GARMENT_MISSING in w for w in pre(grace, garment="top").warnings)  # her jacket is
+
+
 def test_no_person_is_centre_crop(pre) -> None:
     y, x = np.mgrid[0:200, 0:300]
     grad = np.stack([x * 255 // 299, y * 255 // 199, np.full_like(x, 90)], axis=-1).astype(np.uint8)
@@ -169,6 +178,18 @@ def test_bottom_without_ankles_extends_from_hips(pre, standing_photo, monkeypatc
     assert r.method == "shoulders+mask"
     assert any("ankles not visible" in w for w in r.warnings), r.warnings
     assert r.crop_box[1] <= 200 and r.crop_box[3] >= 280
+    assert not any("is not in the photo" in w for w in r.warnings)  # shorts need no ankles
+
+
+def test_a_garment_whose_body_part_is_missing_is_said_to_be_missing(pre, standing_photo, monkeypatch) -> None:
+    legs_only = {i: v for i, v in STANDING.items() if i not in (0, 11, 12)}
+    monkeypatch.setattr(type(pre), "_find_pose", fake_pose(legs_only))
+    assert any("(top) is not in the photo" in w for w in pre(standing_photo, garment="top").warnings)
+    assert any("(whole) is not in the photo" in w for w in pre(standing_photo, garment="whole").warnings)
+    assert not any("is not in the photo" in w for w in pre(standing_photo, garment="bottom").warnings)
+    monkeypatch.setattr(type(pre), "_find_pose", fake_pose(STANDING))
+    for garment in ("top", "bottom", "whole"):
+        assert not any("is not in the photo" in w for w in pre(standing_photo, garment=garment).warnings)
 
 
 def test_no_pose_but_a_person_uses_mask_bbox(pre, grace: Path, monkeypatch) -> None:
@@ -177,6 +198,7 @@ def test_no_pose_but_a_person_uses_mask_bbox(pre, grace: Path, monkeypatch) -> N
     assert_valid(r)
     assert r.method == "mask_bbox" and r.keypoints is None
     assert any("no body keypoints" in w for w in r.warnings), r.warnings
+    assert not any("is not in the photo" in w for w in r.warnings)  # no pose says nothing about which parts
 
 
 # ------------------------------------------------------------ loading once, lazily

@@ -72,6 +72,21 @@ def test_a_job_with_no_person_is_done_and_every_result_is_low_confidence(world):
     assert 'class="card low"' in page
 
 
+def test_a_job_whose_garment_is_not_in_the_photo_says_so_and_every_result_is_low_confidence(world):
+    note = "the requested garment is not in the photo: results are a guess"
+    job = ImageJob.objects.create(kind="search_query", owner=world["buyer"], search_query=world["query"],
+                                  garment_type="bottom", preprocess_method="mask_bbox", warnings=[
+                                      "hips not visible: cropped to the person's outline",
+                                      "hips not visible: the requested garment (bottom) is not in the photo"])
+    finish(job, world["hits"], confident=False, confidence_note=note, confidence_threshold=0.8)
+    body = api(world["buyer"]).get(f"/api/jobs/{job.pk}/").json()
+    assert body["confident"] is False and body["confidence_note"] == note
+    assert "hips not visible: the requested garment (bottom) is not in the photo" in body["warnings"]
+    page = _page(world["buyer"], f"/search/{world['query'].pk}/")
+    assert "The bottom you asked for is not in the photo." in page and "No person found" not in page
+    assert page.count("low confidence</span>") == 3
+
+
 def test_a_score_below_the_gate_says_no_confident_match(world):
     note = "no confident match: best score 0.95 is below the confidence threshold 0.97"
     job = ImageJob.objects.create(kind="listing_photo", owner=world["seller"], listing_photo=world["photo"],

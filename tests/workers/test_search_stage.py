@@ -7,6 +7,8 @@
   a catalogue item's own stock image as the query passes a gate threshold the test sets.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,7 +24,7 @@ from marketplace.shopping.models import Recommendation, SearchQuery
 from search.embedders import ConfidenceGate
 from tests.conftest import png
 from workers import pipeline, runtime
-from workers.confidence import NO_PERSON_NOTE, item_scores, judge
+from workers.confidence import GARMENT_MISSING_NOTE, NO_PERSON_NOTE, Verdict, item_scores, judge
 
 pytestmark = pytest.mark.django_db
 ITEMS = 6
@@ -200,3 +202,25 @@ def test_the_verdict_rules():
     for method, warnings in (("centre", ["no person detected: centre crop"]), ("keypoints", ["no person detected"])):
         job = ImageJob(preprocess_method=method, warnings=warnings)
         assert judge(job, [hit(1, 0.99)], g).note == NO_PERSON_NOTE
+    job = ImageJob(preprocess_method="mask_bbox", warnings=[
+        "hips not visible: cropped to the person's outline",
+        "hips not visible: the requested garment (bottom) is not in the photo"])
+    assert job.garment_not_in_photo and not job.found_no_person
+    assert judge(job, [hit(1, 0.99)], g) == Verdict(False, GARMENT_MISSING_NOTE)
+
+
+def test_a_portrait_searched_as_a_bottom_ends_done_not_confident_and_says_why(catalogue, gate):
+    import matplotlib.cbook
+
+    gate(-1.0)  # even a gate that passes any score: her trousers are not in the photo
+    photo = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes()
+    buyer = user("bea")
+    job = buyer_job(buyer, photo)
+    SearchQuery.objects.filter(pk=job.search_query_id).update(garment_type="bottom")
+    ImageJob.objects.filter(pk=job.pk).update(garment_type="bottom")
+    assert pipeline.generate_stock_image(job.pk, "gen-portrait") == "generated"
+    assert pipeline.search_catalogue(job.pk, "search-portrait") == "done"
+    job = ImageJob.objects.get(pk=job.pk)
+    assert job.garment_not_in_photo and not job.found_no_person, job.warnings
+    assert job.confident is False and job.confidence_note == GARMENT_MISSING_NOTE
+    assert not Recommendation.objects.filter(query=job.search_query, low_confidence=False).exists()
