@@ -1,5 +1,7 @@
 """Benchmark the search embedders on CPU: milliseconds per image at batch 1 (a photo job's embed stage) and at
-batch 64 (a re-index), for the hand-made descriptor (the baseline, same run) and every shipped learned embedder.
+batch 64 (a re-index), for the hand-made descriptor (the baseline, same run) and every shipped learned embedder;
+and one job's whole query (``query_ms``: ``search.embedders.query_vectors`` of a G2 output and its preprocessed
+photo, two images for a version that fuses them, one otherwise): the embed stage of a photo job.
 
     python bench/bench_embedding.py [--threads 2] [--reps 30] [--out bench/results/embedding.json]
 
@@ -23,7 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.embedders import HANDMADE_VERSION, available_versions, get_embedder  # noqa: E402
+from search.embedders import HANDMADE_VERSION, available_versions, get_embedder, query_vectors  # noqa: E402
 
 
 def _images(n: int, size: int, seed: int) -> list[Image.Image]:
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "embedding.json")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    small, large = _images(1, 64, 0), _images(64, 384, 1)
+    small, large, photo = _images(1, 64, 0), _images(64, 384, 1), _images(1, 64, 2)
     base = get_embedder(HANDMADE_VERSION)
     rows = []
     for version in available_versions():
@@ -64,17 +66,21 @@ def main(argv=None) -> int:
         emb.embed_images(large[:8])
         b1 = _median_ms(lambda: emb.embed_images(small), a.reps, 1)
         b1_base = _median_ms(lambda: base.embed_images(small), a.reps, 1)
+        query = _median_ms(lambda: query_vectors(emb, small, photo), a.reps, 1)
         b64 = _median_ms(lambda: emb.embed_images(large), max(3, a.reps // 10), len(large))
         b64_base = _median_ms(lambda: base.embed_images(large), max(3, a.reps // 10), len(large))
         params = sum(p.numel() for p in emb.net.parameters()) if hasattr(emb, "net") else 0
         rows.append({"version": version, "dim": emb.dim, "params": params,
                      "batch1_ms": round(b1, 2), "batch1_ratio_vs_handmade": round(b1 / b1_base, 2),
+                     "photo_weight": float(getattr(emb, "photo_weight", 0.0)), "query_ms": round(query, 2),
                      "batch64_ms_per_image": round(b64, 2), "batch64_ratio_vs_handmade": round(b64 / b64_base, 2),
                      "images_per_s_batch64": round(1000 / b64, 1)})
-    print(f"{'embedder':<18}{'dim':>5}{'params':>10}{'b1 ms':>9}{'x hcg1':>8}{'b64 ms/img':>12}{'x hcg1':>8}{'img/s':>8}")
+    print(f"{'embedder':<18}{'dim':>5}{'params':>10}{'b1 ms':>9}{'x hcg1':>8}{'query ms':>10}{'b64 ms/img':>12}"
+          f"{'x hcg1':>8}{'img/s':>8}")
     for r in rows:
         print(f"{r['version']:<18}{r['dim']:>5}{r['params']:>10,}{r['batch1_ms']:>9.2f}"
-              f"{r['batch1_ratio_vs_handmade']:>8.2f}{r['batch64_ms_per_image']:>12.2f}"
+              f"{r['batch1_ratio_vs_handmade']:>8.2f}{r['query_ms']:>10.2f}"
+              f"{r['batch64_ms_per_image']:>12.2f}"
               f"{r['batch64_ratio_vs_handmade']:>8.2f}{r['images_per_s_batch64']:>8.1f}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": a.threads,

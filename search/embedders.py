@@ -10,7 +10,8 @@ Versions:
 * ``hcg1``: the hand-made colour + layout + gradient descriptor (``search.embedding``), about 1 ms per image.
 * learned versions: a small CNN trained with a metric-learning loss (``search.learned``), weights shipped in
   ``search/weights/<version>.pt`` with the generator version they were trained against and a calibrated confidence
-  gate.
+  gate. A version may fuse G2's output with the preprocessed photo it was made from on the query side
+  (``query_vectors``; ``search.learned``): ``lite0-v2`` does.
 
 The gate (``ConfidenceGate``) answers "is the best hit right often enough to show as a confident match?": it was
 calibrated on the validation split so that a confident top-1 is right at least 90 % of the time.
@@ -27,7 +28,7 @@ import numpy as np
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 HANDMADE_VERSION = "hcg1"
-DEFAULT_VERSION = "lite0-v1"
+DEFAULT_VERSION = "lite0-v2"
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,16 @@ def _load(version: str) -> Embedder:
     from .learned import LearnedEmbedder
 
     return LearnedEmbedder.from_file(path, device=embedder_device())
+
+
+def query_vectors(embedder: Embedder, generated: Sequence[Any], photos: Sequence[Any] | None = None) -> np.ndarray:
+    """The search query of each generated (G2) image: the embedder's ``embed_queries`` when it has one (a learned
+    version with a ``photo_weight`` fuses G2's output with the preprocessed photo it was made from,
+    ``search.learned``), else the embedding of the generated image. Catalogue images always go through
+    ``embed_images``."""
+    fn = getattr(embedder, "embed_queries", None)
+    return fn(list(generated), list(photos) if photos is not None else None) if fn else embedder.embed_images(
+        list(generated))
 
 
 def embedder_device() -> str:

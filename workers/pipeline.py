@@ -137,11 +137,8 @@ def _search(job: ImageJob, job_id: int, task_id: str, marks: dict) -> str:
         gen = job.generated
         if gen.embedder_version == embedder.version:
             vector = np.frombuffer(bytes(gen.embedding), "<f4")
-        else:  # the live embedder changed since generation: embed the stored image again
-            from PIL import Image
-
-            with gen.image.open("rb") as fh:
-                vector = embedder.embed_image(Image.open(fh).convert("RGB"))
+        else:  # the live embedder changed since generation: embed the stored images again
+            vector = _query_again(gen, embedder)
         # Buyers: in-stock items that are not their own, filtered inside the vector query. Sellers: any catalogue
         # image of the category (an out-of-stock item's picture is still a valid picture for a listing).
         buyer = job.kind == ImageJob.Kind.SEARCH_QUERY
@@ -164,6 +161,22 @@ def _search(job: ImageJob, job_id: int, task_id: str, marks: dict) -> str:
         log.error("job %s: search failed\n%s", job_id, traceback.format_exc())
         jobs.job_fail(job_id, task_id, _reason("searching the catalogue", exc))
         return "failed"
+
+
+def _query_again(gen: GeneratedImage, embedder) -> np.ndarray:
+    """The query vector of a stored generated image (and of the preprocessed photo it was made from, for an
+    embedder that fuses the two) by ``embedder``."""
+    from PIL import Image
+
+    from search.embedders import query_vectors
+
+    with gen.image.open("rb") as fh:
+        stock = Image.open(fh).convert("RGB")
+    photo = None
+    if gen.preprocessed_image:
+        with gen.preprocessed_image.open("rb") as fh:
+            photo = Image.open(fh).convert("RGB")
+    return query_vectors(embedder, [stock], [photo] if photo is not None else None)[0]
 
 
 # --- the index -------------------------------------------------------------------------------------------------

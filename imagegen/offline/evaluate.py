@@ -81,7 +81,7 @@ TOP_K: tuple[int, ...] = (1, 5, 20)
 QUERIES: tuple[str, ...] = ("photo", "preprocessed", "g1", "g2")
 BASELINE_QUERIES: tuple[str, ...] = ("blank",)
 ALL_QUERIES: tuple[str, ...] = QUERIES + BASELINE_QUERIES
-ATTRIBUTE_QUERIES: tuple[str, ...] = ("g2", "preprocessed")  # the per-pattern / per-garment rows
+ATTRIBUTE_QUERIES: tuple[str, ...] = ("g2", "preprocessed", "query")  # the per-pattern / per-garment rows
 ATTRIBUTES: tuple[str, ...] = ("pattern", "garment")
 SUBSETS: tuple[str, ...] = ("all", "seen", "unseen")
 DEFAULT_GALLERY_SIZES: tuple[int | None, ...] = (200, 500, 1000, 2000, None)  # None = every item of the manifest
@@ -391,6 +391,9 @@ class _Embedder:
     name: str
     fn: Embed
     gate: Any = None
+    # (generated images, preprocessed photos) -> the product's query vectors, for an embedder whose query fuses
+    # G2's output with the photo (``search.learned.LearnedEmbedder.photo_weight``); None: the query is G2's output
+    query_fn: Any = None
 
 
 def _resolve_embedders(embed: Any, embedders: Mapping[str, Any] | None) -> list[_Embedder]:
@@ -401,7 +404,9 @@ def _resolve_embedders(embed: Any, embedders: Mapping[str, Any] | None) -> list[
         if name is None:
             name = str(getattr(obj, "version", None) or getattr(obj, "__name__", None) or "custom")
         gate = getattr(obj, "gate", None)
-        return _Embedder(str(name), fn, gate if hasattr(gate, "is_confident") else None)
+        fuses = float(getattr(obj, "photo_weight", 0.0) or 0.0) > 0 and hasattr(obj, "embed_queries")
+        return _Embedder(str(name), fn, gate if hasattr(gate, "is_confident") else None,
+                         obj.embed_queries if fuses else None)
 
     out: list[_Embedder] = []
     if embed is not None:
@@ -487,6 +492,7 @@ def retrieval_report(
     by_attribute: dict[str, Any] | None = None
     gates: dict[str, Any] = {}
     g2_top1_at_all = np.zeros(q)
+    gate_kind = "query" if "query" in query_vectors else "g2"  # the gate judges what the product queries with
     blank_scores = (np.asarray(query_vectors["blank"], dtype=np.float32)[0] @ gallery.T
                     if "blank" in query_vectors else None)
     for kind, vectors in query_vectors.items():
@@ -516,9 +522,9 @@ def retrieval_report(
                     for value, mask in groups.items():
                         rows.setdefault(value, {})[kind] = summarize(
                             {k: v[mask] for k, v in values.items()}, keys=("top1", "top5", "mrr"))
-            if kind == "g2":
-                if g.label == ALL_LABEL:
-                    g2_top1_at_all = values["top1"]
+            if kind == "g2" and g.label == ALL_LABEL:
+                g2_top1_at_all = values["top1"]
+            if kind == gate_kind:
                 if gate is not None:
                     gates[g.label] = _gate_report(gate, scores, blank_scores, values["top1"], in_gallery[g.label],
                                                   g.columns)
@@ -755,6 +761,10 @@ def evaluate(
         all_query_vectors[m.name] = {"photo": np.concatenate(raw_vectors[m.name], 0)}
         for kind, images in query_images.items():
             all_query_vectors[m.name][kind] = _embed_all(m.fn, images, batch_size)
+        if m.query_fn is not None:  # the product's query: G2's output fused with the photo it was made from
+            pairs = list(zip(query_images["g2"], query_images["preprocessed"]))
+            all_query_vectors[m.name]["query"] = _embed_all(
+                lambda chunk: m.query_fn([g for g, _ in chunk], [p for _, p in chunk]), pairs, batch_size)
     del query_images
     timings["embed_s"] = time.perf_counter() - t0
 
@@ -868,6 +878,11 @@ def evaluate(
             "g2_ssim": quality["g2"]["ssim"],
             "g2_psnr": quality["g2"]["psnr"],
             "g2_top1_by_gallery": g2_by_gallery,
+            # the product's query, where the first embedder fuses G2's output with the photo (else None)
+            "query_top1": (head["queries"].get("query") or {}).get("top1"),
+            "query_top5": (head["queries"].get("query") or {}).get("top5"),
+            "query_top1_by_gallery": {label: (e["queries"].get("query") or {}).get("top1")
+                                      for label, e in first["curves"]["all"].items()},
         },
         "gallery": {
             "manifest_items": len(catalogue_ids),

@@ -14,9 +14,10 @@ QUERY_LABELS = {
     "preprocessed": "preprocessed photo",
     "g1": "G1 output",
     "g2": "G2 output (two-stage)",
+    "query": "product query: G2 output + preprocessed photo",
     "blank": "blank white image (baseline)",
 }
-QUERY_ORDER: tuple[str, ...] = ("photo", "preprocessed", "g1", "g2", "blank")
+QUERY_ORDER: tuple[str, ...] = ("photo", "preprocessed", "g1", "g2", "query", "blank")
 SUBSET_TITLES = {
     "all": "all {split} queries",
     "seen": "combinations seen in training",
@@ -79,7 +80,7 @@ def _curve_table(curve: dict, metrics: dict) -> list[str]:
         lines.append("| ceiling (spec look-alikes) | " + cells(
             lambda e: f"{_pct_se(e.get('ceiling'), 'top1', False)} / {_pct_se(e.get('ceiling'), 'top5', False)}")
             + " |")
-        lines.append("| G2 top-1 as share of the ceiling | " + cells(
+        lines.append("| G2 output top-1 as share of the ceiling | " + cells(
             lambda e: _fmt(e.get("g2_fraction_of_ceiling"), True)) + " |")
     lines.append("| queries | " + cells(lambda e: str(e.get("queries_n", "?"))) + " |")
     return lines
@@ -113,17 +114,19 @@ def _detail_table(entry: dict) -> list[str]:
 
 
 def _attribute_table(attr: str, rows: dict) -> list[str]:
+    fused = any("query" in by_kind for by_kind in rows.values())  # an embedder whose query fuses G2 and the photo
     lines = [
         f"| {attr} | queries | G2 top-1 % | G2 top-5 % | G2 MRR | preprocessed top-1 % | preprocessed top-5 % "
-        "| preprocessed MRR |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| preprocessed MRR |" + (" product query top-1 % | product query top-5 % |" if fused else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if fused else ""),
     ]
     for value, by_kind in rows.items():
-        g2, prep = by_kind.get("g2"), by_kind.get("preprocessed")
+        g2, prep, query = by_kind.get("g2"), by_kind.get("preprocessed"), by_kind.get("query")
         n = (g2 or prep or {}).get("n", 0)
         lines.append(
             f"| {value} | {n} | {_pct_se(g2, 'top1')} | {_pct_se(g2, 'top5')} | {_num_se(g2, 'mrr')} "
             f"| {_pct_se(prep, 'top1')} | {_pct_se(prep, 'top5')} | {_num_se(prep, 'mrr')} |"
+            + (f" {_pct_se(query, 'top1')} | {_pct_se(query, 'top5')} |" if fused else "")
         )
     return lines
 
@@ -208,7 +211,8 @@ def format_markdown(metrics: dict[str, Any]) -> str:
 
     gates = metrics.get("gates") or {}
     if gates:
-        lines += ["## Confidence gate (G2 queries)", ""]
+        lines += ["## Confidence gate (on the product's query: G2 output, with the photo where the embedder fuses it)",
+                  ""]
         for emb, gate in gates.items():
             lines += [
                 f"Embedder `{emb}` (threshold {gate.get('threshold')}, margin {gate.get('margin')}). "
@@ -299,7 +303,8 @@ def _conditioning_lines(report: dict[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
-def write_gallery_curve(metrics: dict[str, Any], path: str | Path, kinds: Sequence[str] = ("g2", "preprocessed")):
+def write_gallery_curve(metrics: dict[str, Any], path: str | Path,
+                        kinds: Sequence[str] = ("g2", "query", "preprocessed")):
     """Top-1 against gallery size (log x): one line per embedder x query kind, the ceiling dashed, chance dotted."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # Agg, without touching pyplot's global backend
     from matplotlib.figure import Figure
@@ -310,7 +315,7 @@ def write_gallery_curve(metrics: dict[str, Any], path: str | Path, kinds: Sequen
     fig = Figure(figsize=(6.4, 4.2), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    styles = {"g2": "-o", "preprocessed": "-s", "photo": "-^", "g1": "-v", "blank": "-x"}
+    styles = {"g2": "-o", "query": "-D", "preprocessed": "-s", "photo": "-^", "g1": "-v", "blank": "-x"}
     ceiling_drawn = False
     for emb, per_subset in curves.items():
         curve = (per_subset or {}).get("all") or {}

@@ -549,3 +549,34 @@ def test_cli_parses_gallery_sizes_and_items(tmp_path, monkeypatch):
     assert code == 2
     assert seen["gallery_sizes"] == (3, None) and set(seen["items"]) == set(items)
     assert list(seen["embedders"]) == ["hcg1"] and hasattr(seen["embedders"]["hcg1"], "gate")
+
+
+class BlankG2Generator(IdentityGenerator):
+    """G1 = the preprocessed photo, G2 = a white image: G2 alone finds nothing, the photo finds everything."""
+
+    def forward_preprocessed(self, photos):
+        return photos.clone(), torch.ones_like(photos)
+
+
+class FusingEmbedder(GatedEmbedder):
+    """A version whose query fuses G2's output with the preprocessed photo (``search.learned.LearnedEmbedder``'s
+    ``photo_weight`` / ``embed_queries`` shape); here the query is the photo's code plus G2's."""
+
+    photo_weight = 1.0
+
+    def embed_queries(self, generated, photos=None):
+        g2 = self._embed(generated)
+        return g2 + self._embed(photos) if photos is not None else g2
+
+
+def test_an_embedder_that_fuses_the_photo_gets_a_product_query_row_and_its_gate_judges_that_query(tmp_path):
+    records, items = make_catalogue(tmp_path / "data")
+    m = evaluate(BlankG2Generator(), records, preprocessor=ResizePreprocessor(), gallery_sizes=(20, None),
+                 embedders={"fusing": FusingEmbedder(ConfidenceGate(threshold=0.5)),
+                            "plain": GatedEmbedder(ConfidenceGate(threshold=0.5))}, out_dir=tmp_path / "out")
+    fusing = m["curves"]["fusing"]["all"]["all"]["queries"]
+    assert fusing["g2"]["top1"] < 0.2 and fusing["query"]["top1"] == 1.0  # the photo carried the query
+    assert "query" not in m["curves"]["plain"]["all"]["all"]["queries"]  # G2 alone is that embedder's query
+    assert m["gates"]["fusing"]["by_gallery"]["all"]["coverage"] == 1.0  # judged on the fused query, not on G2
+    assert m["gates"]["plain"]["by_gallery"]["all"]["coverage"] == 0.0
+    assert "product query: G2 output + preprocessed photo" in (tmp_path / "out" / "metrics.md").read_text()

@@ -36,3 +36,24 @@ def test_a_mixed_batch_renders_each_photo_as_its_own_type(arch):
     if arch == "v2":  # and the type is what made the difference: the same photo as another type differs
         other = generator.generate_preprocessed([batch[0].pre], garments=["top"])[0]
         assert np.abs(np.asarray(other.stock, np.int16) - np.asarray(batch[0].result.stock, np.int16)).max() > 0
+
+
+class MeanColourQueries(NullEmbedder):
+    """Catalogue side: mean colour; query side: G2's mean colour minus its photo's (a fusing embedder's shape)."""
+
+    def embed_images(self, images):
+        return np.stack([np.asarray(im, np.float32).mean((0, 1)) for im in images])
+
+    def embed_queries(self, generated, photos=None):
+        return self.embed_images(generated) - (self.embed_images(photos) if photos is not None else 0.0)
+
+
+def test_an_embedder_that_fuses_the_photo_gets_each_jobs_own_preprocessed_photo():
+    generator = StockImageGenerator.untrained(image_size=32, seed=0, device="cpu")
+    batch = [_photo("top", 4), _photo("top", 5), _photo("bottom", 6)]
+    embedder = MeanColourQueries()
+    _forward(batch, generator, embedder)
+    for p in batch:
+        expected = embedder.embed_queries([p.result.stock], [p.result.preprocessed])[0]
+        assert np.allclose(p.vector, expected)
+        assert not np.allclose(p.vector, embedder.embed_images([p.result.stock])[0])  # the photo took part
