@@ -128,12 +128,15 @@ class LearnedEmbedder:
         with torch.inference_mode():
             return self.net(batch.to(self.device)).float().cpu().numpy().astype(np.float32)
 
+    def _learned(self, images: Sequence[Any], batch_size: int) -> np.ndarray:
+        """The network's unit vectors of PIL images, ``batch_size`` at a time."""
+        return np.concatenate([self.embed_tensor(images_to_tensor(images[i:i + batch_size], self.input_size))
+                               for i in range(0, len(images), batch_size)], 0)
+
     def embed_images(self, images: Sequence[Any], batch_size: int = 64) -> np.ndarray:
         if not len(images):
             return np.zeros((0, self.dim), np.float32)
-        parts = [self.embed_tensor(images_to_tensor(images[i:i + batch_size], self.input_size))
-                 for i in range(0, len(images), batch_size)]
-        learned = np.concatenate(parts, 0)
+        learned = self._learned(images, batch_size)
         if self._handmade is None:
             return learned
         return mix(learned, self._handmade.embed_images(list(images)), self.handmade_weight)
@@ -150,10 +153,7 @@ class LearnedEmbedder:
         if len(photos) != len(generated):
             raise ValueError(f"{len(generated)} generated images but {len(photos)} photos")
         n = len(generated)
-        both = [*generated, *photos]
-        parts = [self.embed_tensor(images_to_tensor(both[i:i + batch_size], self.input_size))
-                 for i in range(0, len(both), batch_size)]
-        learned = np.concatenate(parts, 0)
+        learned = self._learned([*generated, *photos], batch_size)
         learned = fuse(learned[:n], learned[n:], self.photo_weight)
         if self._handmade is None:
             return learned

@@ -405,9 +405,9 @@ def _build_net(cfg: TrainConfig):
     frozen: list = []
     if cfg.init not in ("imagenet", "scratch"):  # continue from a shipped version (its backbone came from ImageNet)
         from .embedders import WEIGHTS_DIR
+        from .learned import LearnedEmbedder
 
-        payload = torch.load(WEIGHTS_DIR / f"{cfg.init}.pt", map_location="cpu", weights_only=False)
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+        net.load_state_dict(LearnedEmbedder.from_file(WEIGHTS_DIR / f"{cfg.init}.pt").net.state_dict())
     elif cfg.init == "imagenet":
         state = {k: v for k, v in pretrained_lite0_state().items() if not k.startswith("_fc.")}
         net.backbone.load_state_dict(state, strict=True)
