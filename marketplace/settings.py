@@ -16,6 +16,8 @@ Everything that differs between the embedded default and production comes from e
 | `THROTTLE_LOGIN`, `THROTTLE_UPLOAD` | `10/min`, `120/min` | DRF rates (`N/sec|min|hour|day`) |
 | `JOB_WAIT_MAX_SECONDS` | `20`: the longest `GET /api/jobs/{id}/?wait=` holds a web thread | the same |
 | `REINDEX_THREADS` | the cores, at most 4: decode + embed threads of a re-index | the index worker's cores |
+| `GPU_WORKERS` | the cores, at most 4: model workers the embedded stack starts (workers.stack) | one per GPU |
+| `GPU_BATCH_MAX` | `16`: photos one model worker generates and embeds as one batch | the same |
 """
 from __future__ import annotations
 
@@ -302,9 +304,11 @@ RECOMMENDATIONS_PER_QUERY = 12
 PIPELINE_FAULT_DELAY_S = float(os.environ.get("PIPELINE_FAULT_DELAY_S", "0"))
 # Micro-batching in the generate stage (workers.batching): a worker takes up to GPU_BATCH_MAX waiting photo jobs at
 # once and runs the generators and the embedding on them as one batch (12 ms an image at batch 1, 3.8 ms at 16 on
-# CPU; on a GPU batching is where throughput comes from). GPU_BATCH_WAIT_MS caps how long the batch's first photo
-# waits for others to arrive: 0 takes only what is already queued, so a photo alone is never held back.
-GPU_BATCH_MAX = int(os.environ.get("GPU_BATCH_MAX", "8"))
+# CPU; on a GPU batching is where throughput comes from; with two model workers on 2 cores, 20 concurrent uploads
+# went through at 83 % of cores / per-photo compute with batches of 8 and 87 % with 16, bench/bench_pipeline.py).
+# GPU_BATCH_WAIT_MS caps how long the batch's first photo waits for others to arrive: 0 takes only what is already
+# queued, so a photo alone is never held back.
+GPU_BATCH_MAX = int(os.environ.get("GPU_BATCH_MAX", "16"))
 GPU_BATCH_WAIT_MS = float(os.environ.get("GPU_BATCH_WAIT_MS", "0"))
 # Preprocessing (mediapipe, CPU only) in its own stage on QUEUE_CPU, so that on a GPU machine several CPU worker
 # processes feed one batched generator worker. Off in the embedded default: one worker does both, no extra hop.

@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 from django.conf import settings
 
-from marketplace.jobs import hops
+from marketplace.jobs import hops, queue
 from marketplace.jobs import services as jobs
 from marketplace.jobs.models import ImageJob
 
@@ -63,7 +63,7 @@ def generate_batch(job_id: int, task_id: str) -> str:
     if leader is None:
         return "skipped: not claimable (done, failed, or held by a live delivery)"
     batch = [Photo(leader, {hops.CLAIMED: claimed_at})]
-    batch += [Photo(job, {hops.CLAIMED: hops.now()}) for job in collect(job_id, task_id)]
+    batch += [Photo(job, {hops.CLAIMED: hops.now()}) for job in collect(leader, task_id)]
     ids = [p.job.pk for p in batch]
     with contextlib.ExitStack() as beats:
         for p in batch:
@@ -79,9 +79,17 @@ def generate_batch(job_id: int, task_id: str) -> str:
             return "failed"
 
 
-def collect(leader_id: int, task_id: str) -> list[ImageJob]:
-    """Claim up to GPU_BATCH_MAX - 1 further waiting jobs, waiting at most GPU_BATCH_WAIT_MS for them to arrive."""
+def collect(leader: ImageJob, task_id: str) -> list[ImageJob]:
+    """Claim up to GPU_BATCH_MAX - 1 further waiting jobs, waiting at most GPU_BATCH_WAIT_MS for them to arrive.
+
+    A photo that arrives alone (no message waits on the gpu queue, no batch wait, a first delivery) does not look:
+    the query would find nothing and cost the lone photo about 2 ms (bench/bench_pipeline.py, "gpu claim + batch
+    collect"). A redelivered leader always looks: it takes back at once the batch its crashed delivery held."""
     limit = max(1, settings.GPU_BATCH_MAX) - 1
+    if limit and not settings.GPU_BATCH_WAIT_MS and leader.attempts <= 1 \
+            and queue.waiting(settings.QUEUE_GPU) == 0:
+        return []
+    leader_id = leader.pk
     deadline = time.monotonic() + settings.GPU_BATCH_WAIT_MS / 1000
     taken: list[ImageJob] = []
     while len(taken) < limit:
@@ -189,12 +197,15 @@ def _forward(photos: list[Photo], generator, embedder) -> None:
 
 
 def _store_and_hand_on(ready: list[Photo], task_id: str, version, embedder, size: int) -> str:
-    from .pipeline import _reason, _store_generated
+    """Write each photo's images to storage, then save their rows and hand the jobs to search in one commit."""
+    from django.db import transaction
 
-    fields = {}
+    from .pipeline import _reason, generated_row, replace_generated
+
+    rows, fields = [], {}
     for p in ready:
         try:
-            _store_generated(p.job, p.result, p.vector, embedder.version)
+            rows.append(generated_row(p.job, p.result, p.vector, embedder.version))
         except Exception as exc:
             log.error("job %s: storing the generated image failed\n%s", p.job.pk, traceback.format_exc())
             jobs.job_fail(p.job.pk, task_id, _reason("storing the stock image", exc))
@@ -204,8 +215,9 @@ def _store_and_hand_on(ready: list[Photo], task_id: str, version, embedder, size
         fields[p.job.pk] = dict(timings=timings, preprocess_method=p.result.method, warnings=list(p.result.warnings),
                                 model_label=p.result.model_label, model_version=version,
                                 marks={**(p.job.marks or {} if p.job.preprocessed_input else {}), **p.marks})
-    handed = jobs.jobs_hand_on(task_id, fields, State.SEARCHING)
+    with transaction.atomic():
+        replace_generated(rows)
+        handed = jobs.jobs_hand_on(task_id, fields, State.SEARCHING)
     if size == 1:
         return "generated" if handed else "failed"
     return f"generated {len(handed)} of a batch of {size}"
-

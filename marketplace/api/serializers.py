@@ -43,6 +43,8 @@ class JobSerializer(serializers.ModelSerializer):
 
     @staticmethod
     def _generated_row(job):
+        if job.started_at is None:  # no stage has claimed it yet (an upload's 202 answer): no row to look for
+            return None
         try:
             return job.generated
         except GeneratedImage.DoesNotExist:

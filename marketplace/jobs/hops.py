@@ -21,12 +21,12 @@ PUBLISHED = "published"  # the generate task was due (the row's published_at, re
 CLAIMED = "claimed"  # the gpu stage is about to claim the row (batch followers: about to be collected)
 STARTED = "started"  # claimed (with the batch), heartbeats running, about to decode
 GENERATED = "generated"  # generators and embedding done (for the whole batch)
-STORED = "stored"  # this job's generated images written, about to hand off to search
-SEARCH_PUBLISHED = "search_published"  # the search task was sent
+STORED = "stored"  # this job's generated images written to storage (rows are saved with the hand-off)
+SEARCH_PUBLISHED = "search_published"  # the hand-off began (the search task, one for the batch, is sent on commit)
 SEARCH_CLAIMED = "search_claimed"  # the index stage is about to claim the row
 SEARCH_STARTED = "search_started"  # claimed, about to query the index
 SEARCHED = "searched"  # results ready, about to write them with `done`
-BATCH_SIZE = "batch_size"  # not a time: how many photos the generate stage ran together with this one
+BATCH_SIZE = "batch_size"  # not a time: how many photos the generate stage ran (and search queried) with this one
 
 # Each mark and the name of the hop that ends at it (from the mark before it that the job has).
 HOPS = (
@@ -43,7 +43,7 @@ HOPS = (
     (SEARCH_CLAIMED, "commit + send + index queue wait"),
     (SEARCH_STARTED, "index claim"),
     (SEARCHED, "search"),
-    ("finished", "write results + done"),
+    ("finished", "write results + done (the batch's one commit)"),
 )
 
 

@@ -15,8 +15,9 @@ import logging
 import time
 from typing import Callable
 
-from django.conf import settings
 from django.db import transaction
+
+from .queue import broker_redis
 
 log = logging.getLogger(__name__)
 RECHECK_SECONDS = 1.0
@@ -26,26 +27,12 @@ def _channel(job_id: int) -> str:
     return f"marketplace:job-ended:{int(job_id)}"
 
 
-_clients: dict = {}
-
-
-def _redis():
-    """The broker's Redis: one thread-safe client (with its connection pool) per URL and process."""
-    url = settings.CELERY_BROKER_URL
-    client = _clients.get(url)
-    if client is None:
-        import redis
-
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
-    return client
-
-
 def announce_end(job_id: int) -> None:
     """After the current transaction commits (at once outside one): tell waiters that job `job_id` ended. Never
     raises: waiters re-read the row on their own every RECHECK_SECONDS."""
     def send() -> None:
         try:
-            _redis().publish(_channel(job_id), b"1")
+            broker_redis().publish(_channel(job_id), b"1")
         except Exception as exc:  # the broker is down: waiters fall back to re-reading
             log.info("could not announce the end of job %s: %s", job_id, exc)
 
@@ -57,7 +44,7 @@ def wait_for_end(job_id: int, timeout: float, ended: Callable[[], bool]) -> bool
     *before* the first read, so an end announced between the read and the wait is not missed."""
     deadline = time.monotonic() + max(0.0, timeout)
     try:
-        pubsub = _redis().pubsub(ignore_subscribe_messages=True)
+        pubsub = broker_redis().pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(_channel(job_id))
     except Exception as exc:  # no broker: poll the row instead, at the recheck pace
         log.info("job wait without notifications: %s", exc)

@@ -54,8 +54,9 @@ def claim(model, pk: int, token: str, *, from_states, lease_seconds: float, extr
 
 
 def claim_many(model, pks, token: str, *, from_states, lease_seconds: float, extra: Q | None = None,
-               **updates) -> list[int]:
-    """`claim` for several rows in one conditional UPDATE (a batch collector); returns the pks this token now holds.
+               read_back: bool = True, **updates) -> list[int] | None:
+    """`claim` for several rows in one conditional UPDATE (a batch collector); returns the pks this token now holds
+    (`read_back=False`: returns None, for a caller that reads the rows it holds itself).
 
     Each row is taken by the same rule as `claim`, so a row another live delivery holds is left alone."""
     pks = list(pks)
@@ -67,6 +68,8 @@ def claim_many(model, pks, token: str, *, from_states, lease_seconds: float, ext
         q &= extra
     model.objects.filter(q).update(claimed_by=token, lease_expires_at=now + timedelta(seconds=lease_seconds),
                                    **updates)
+    if not read_back:
+        return None
     return list(model.objects.filter(pk__in=pks, claimed_by=token).values_list("pk", flat=True))
 
 

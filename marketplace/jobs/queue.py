@@ -78,3 +78,29 @@ def reindex_queue() -> str:
     """QUEUE_REINDEX with a Milvus server (any process may open it: builds run beside searches); QUEUE_INDEX with
     milvus-lite, whose file only the index worker may open (builds go in bounded batches between searches)."""
     return settings.QUEUE_REINDEX if "://" in settings.VECTOR_INDEX_URI else settings.QUEUE_INDEX
+
+
+_clients: dict = {}
+
+
+def broker_redis():
+    """The broker's Redis as a plain client: one thread-safe client (with its connection pool) per URL and process,
+    for what Celery does not do itself (job_events' announcements, `waiting`)."""
+    url = settings.CELERY_BROKER_URL
+    client = _clients.get(url)
+    if client is None:
+        import redis
+
+        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    return client
+
+
+def waiting(queue: str) -> int | None:
+    """How many messages wait in `queue`, not yet delivered to any worker, or None when the broker cannot say. One
+    LLEN: kombu's Redis transport keeps a queue's messages in a list named after it (tasks here are sent without a
+    priority, which would go to the lists beside it). A hint, never a decision: the database claims decide."""
+    try:
+        return int(broker_redis().llen(queue))
+    except Exception as exc:  # the broker is down
+        log.info("could not count the messages waiting in %s: %s", queue, exc)
+        return None

@@ -59,9 +59,18 @@ def job_send_on_commit(job_id: int, task_name: str, published_at) -> None:
     bench/bench_pipeline.py). If the send fails the mark is cleared, so the sweeper's next pass publishes again; a
     process killed between the commit and the send leaves the mark, and the sweeper publishes again once it is
     JOB_REPUBLISH_AFTER_SECONDS old."""
+    jobs_send_on_commit([job_id], task_name, published_at)
+
+
+def jobs_send_on_commit(job_ids: list[int], task_name: str, published_at) -> None:
+    """`job_send_on_commit` for several rows marked with the same `published_at`, as ONE task whose argument is
+    the list of ids (the search stage of a batch: one message, one delivery, one index query for all of them)."""
+    ids = list(job_ids)
+    args = [ids[0]] if len(ids) == 1 else [ids]
+
     def send() -> None:
-        if queue.publish(task_name, [job_id], queue.queue_for(task_name)) is None:
-            ImageJob.objects.filter(pk=job_id, published_at=published_at).update(published_at=None)
+        if queue.publish(task_name, args, queue.queue_for(task_name)) is None:
+            ImageJob.objects.filter(pk__in=ids, published_at=published_at).update(published_at=None)
 
     transaction.on_commit(send)
 
@@ -156,6 +165,17 @@ def jobs_claim_batch(task_id: str, exclude: list[int], limit: int, *, preprocess
     return batch
 
 
+def jobs_claim_for_search(job_ids: list[int], task_id: str) -> list[ImageJob]:
+    """The search stage's `job_claim` for the jobs one search task names (a generate batch hands them on together),
+    in one conditional UPDATE. Returns the jobs this delivery now holds, oldest first, with their generated image;
+    a job another live delivery holds, or that moved on, is left out."""
+    lifecycle.claim_many(ImageJob, job_ids, task_id, from_states=[State.SEARCHING],
+                         lease_seconds=settings.JOB_LEASE_SECONDS, state=State.SEARCHING,
+                         started_at=Coalesce("started_at", timezone.now()), read_back=False)
+    return list(ImageJob.objects.filter(pk__in=list(job_ids), claimed_by=task_id, state=State.SEARCHING)
+                .select_related("generated").order_by("pk"))
+
+
 def jobs_advance(job_ids: list[int], task_id: str, to_state: str) -> list[int]:
     """`job_advance` for a batch in one UPDATE; returns the ids this delivery still holds (the others were lost)."""
     n = ImageJob.objects.filter(pk__in=job_ids, claimed_by=task_id).exclude(
@@ -196,17 +216,25 @@ def job_hand_to_generator(job_id: int, task_id: str, **fields) -> None:
 
 def jobs_hand_on(task_id: str, fields_by_job: dict[int, dict], to_state: str) -> list[int]:
     """Release several held jobs into `to_state` in ONE transaction (a batch's hand-off: one commit, not one per
-    photo), writing each its own fields; their next tasks are published on commit. Returns the ids handed on; a job
-    this delivery no longer holds is skipped (its new holder carries on)."""
+    photo), writing each its own fields; their next stage is published on commit. Returns the ids handed on; a job
+    this delivery no longer holds is skipped (its new holder carries on).
+
+    Jobs handed to search go as ONE search task for all of them (`search_catalogue` takes a list): the index worker
+    then claims, queries and completes them together, and no per-photo message is left to deliver and skip. Jobs
+    handed to the generator each get their own task (its batch collects them from the table)."""
     handed = []
-    task_name = task_names.SEARCH_CATALOGUE if to_state == State.SEARCHING else task_names.GENERATE_STOCK_IMAGE
+    to_search = to_state == State.SEARCHING
+    task_name = task_names.SEARCH_CATALOGUE if to_search else task_names.GENERATE_STOCK_IMAGE
+    published_at = timezone.now()  # marked with the hand-off's own write (job_send_on_commit says why)
     with transaction.atomic():
         for job_id, fields in fields_by_job.items():
-            published_at = timezone.now()  # marked with the hand-off's own write (job_send_on_commit says why)
             if lifecycle.release(ImageJob, job_id, task_id, extra=Q(state__in=ImageJob.ACTIVE_STATES),
                                  state=to_state, published_at=published_at, **fields):
                 handed.append(job_id)
-                job_send_on_commit(job_id, task_name, published_at)
+                if not to_search:
+                    job_send_on_commit(job_id, task_name, published_at)
+        if to_search and handed:
+            jobs_send_on_commit(handed, task_name, published_at)
     return handed
 
 
@@ -231,7 +259,7 @@ def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict
     def low_confidence(score: float) -> bool:
         return confident is False or (confident and confidence_threshold is not None and score < confidence_threshold)
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside a search batch's transaction: part of its one commit
         job = ImageJob.objects.select_for_update().get(pk=job_id)
         if job.claimed_by != task_id or job.state != State.SEARCHING:
             return False
@@ -256,11 +284,18 @@ def job_fail(job_id: int, task_id: str | None, reason: str) -> bool:
     return failed
 
 
-def job_wait_until_ended(job_id: int, timeout: float) -> bool:
-    """Block up to `timeout` seconds until the job is done or failed (woken by `job_events.announce_end`); True if
-    it has ended. For the API's long poll: the caller re-reads the job afterwards."""
-    ended = ImageJob.objects.filter(pk=job_id, state__in=[State.DONE, State.FAILED])
-    return job_events.wait_for_end(job_id, timeout, ended.exists)
+def job_wait_until_ended(job_id: int, timeout: float, read=None) -> tuple[bool, ImageJob]:
+    """Block up to `timeout` seconds until the job is done or failed (woken by `job_events.announce_end`). Returns
+    (ended, the job as last read): each re-read is `read()` (default: the row), so the API's long poll reads once
+    with what its answer needs (the generated image) and answers with that read, not another."""
+    read = read or (lambda: ImageJob.objects.get(pk=job_id))
+    last = {}
+
+    def ended() -> bool:
+        last["job"] = read()
+        return last["job"].state in (State.DONE, State.FAILED)
+
+    return job_events.wait_for_end(job_id, timeout, ended), last["job"]
 
 
 # --- the sweeper -----------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -69,7 +70,9 @@ def upload_search_photo(u, data: bytes, name: str = "q.jpg") -> dict:
 
 
 def add_generated_images(job: ImageJob) -> GeneratedImage:
-    """What workers/pipeline.py._store_generated writes, without the models."""
+    """What workers/pipeline.py (generated_row, replace_generated) writes, without the models, for a job that a
+    worker claimed (only then can it have generated images)."""
+    ImageJob.objects.filter(pk=job.pk).update(started_at=timezone.now())
     gen = GeneratedImage(job=job, embedding=b"\0" * 8, embedder_version="t", model_label="t")
     gen.image.save("stock.png", ContentFile(image_bytes("PNG")), save=False)
     gen.stage1_image.save("stage1.png", ContentFile(image_bytes("PNG")), save=False)

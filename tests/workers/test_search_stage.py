@@ -7,12 +7,14 @@
   a catalogue item's own stock image as the query passes a gate threshold the test sets.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from PIL import Image
 
 from marketplace.catalogue.models import Item, StockImage
@@ -116,6 +118,39 @@ def pipeline_search(job: ImageJob, image: Image.Image) -> ImageJob:
     searching_with(job, image)
     assert pipeline.search_catalogue(job.pk, "search-task") == "done"
     return ImageJob.objects.get(pk=job.pk)
+
+
+def test_one_search_task_for_a_batch_answers_each_job_by_its_own_filter_and_fails_only_the_broken_one(catalogue):
+    """What a generate batch hands on: one task with every job id. Each job gets its own results (a seller's and
+    two buyers' queries: three filters), a job whose generated image is gone fails alone with its reason, a job
+    another live delivery holds is left to it, and running the same task again duplicates nothing."""
+    sue, bob, ann = user("sue"), user("bob"), user("ann")
+    mine = Item.objects.create(title="bob's own", price=5, seller=bob, category="top")
+    StockImage.objects.create(item=mine, image=ContentFile(png(stock_pil(catalogue[1])), name="bobs.png"))
+    assert pipeline.index_dirty_stock_images() == 0
+    seller = searching_with(seller_job(sue, png(stock_pil(catalogue[0]))), stock_pil(catalogue[0]))
+    buyer = searching_with(buyer_job(bob, png(stock_pil(catalogue[1]))), stock_pil(catalogue[1]))
+    other = searching_with(buyer_job(ann, png(stock_pil(catalogue[1]))), stock_pil(catalogue[1]))
+    broken = searching_with(seller_job(sue, png(stock_pil(catalogue[2]))), stock_pil(catalogue[2]))
+    GeneratedImage.objects.filter(job=broken).delete()
+    held = searching_with(seller_job(sue, png(stock_pil(catalogue[3]))), stock_pil(catalogue[3]))
+    ImageJob.objects.filter(pk=held.pk).update(claimed_by="another", lease_expires_at=timezone.now() + timedelta(60))
+    ids = [seller.pk, buyer.pk, other.pk, broken.pk, held.pk]
+
+    assert pipeline.search_catalogue(ids, "batch-search") == "searched 3 of 5"
+    jobs = {j.pk: j for j in ImageJob.objects.filter(pk__in=ids)}
+    assert [jobs[pk].state for pk in ids] == ["done", "done", "done", "failed", "searching"]
+    assert "searching the catalogue failed" in jobs[broken.pk].error
+    assert Suggestion.objects.filter(photo=seller.listing_photo).order_by("rank")[0].stock_image_id == catalogue[0].pk
+    bobs = {r.item_id for r in Recommendation.objects.filter(query=buyer.search_query)}
+    anns = [r.item_id for r in Recommendation.objects.filter(query=other.search_query).order_by("rank")]
+    assert mine.pk not in bobs and catalogue[1].item_id in bobs  # bob never gets his own item
+    assert mine.pk in anns[:2] and catalogue[1].item_id in anns[:2]  # ann may: the same picture, a tie
+    counts = (Suggestion.objects.count(), Recommendation.objects.count())
+    for pk in (seller.pk, buyer.pk):  # a redelivery of the same task after a crash past its commit
+        ImageJob.objects.filter(pk=pk).update(state="searching", claimed_by="batch-search")
+    pipeline.search_catalogue(ids, "batch-search")
+    assert (Suggestion.objects.count(), Recommendation.objects.count()) == counts
 
 
 def test_an_item_back_in_stock_is_re_upserted_and_found_again(catalogue):
