@@ -9,7 +9,8 @@ is restarted with GPU_BATCH_MAX = that size):
   the same jobs (the sum of the stage timings: decode, preprocess, stage1, stage2, embed, search). Both the client's
   upload -> done (includes its polling) and upload -> recorded finish (the row's finished_at) are reported.
 - **under load**: M uploads sent by C concurrent clients; photos/s from the first send to the last finished_at,
-  against the ideal cores / per-photo compute (the low-load compute p50 of the batch-1 run, measured in this run),
+  against the ideal cores / per-photo compute (the median compute of every low-load photo of this run: each of
+  them ran alone, in a batch of one, whatever GPU_BATCH_MAX was), the CPU each service used per photo meanwhile,
   and the batch sizes the gpu worker actually formed.
 
     .venv/bin/python bench/bench_pipeline.py --uploads 20 --batch 1,4,8,16 --load 100 --concurrency 20 \
@@ -18,6 +19,7 @@ is restarted with GPU_BATCH_MAX = that size):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -41,14 +43,15 @@ def pct(xs, q):
     return percentile(list(xs), q)
 
 
-def restart_gpu_worker(stack, env: dict) -> None:
-    """The gpu worker again with `env` added (a batch size), warmed up by one upload before the clock starts."""
+def restart_gpu_workers(stack, env: dict) -> None:
+    """The model workers again with `env` added (a batch size), warmed up by one upload before the clock starts."""
     from workers.stack import start_worker
 
+    names = set(stack.gpu_worker_names())
     for i, svc in enumerate(stack.services):
-        if svc.name == "gpu":
+        if svc.name in names:
             svc.stop()
-            stack.services[i] = start_worker("gpu", "gpu", {**stack.env(), "WORKER_WARMUP": "generator", **env},
+            stack.services[i] = start_worker(svc.name, "gpu", {**stack.env(), "WORKER_WARMUP": "generator", **env},
                                              stack.log_dir)
 
 
@@ -58,12 +61,13 @@ def job_row(job_id: int):
     return ImageJob.objects.get(pk=job_id)
 
 
-def low_load(api, photos, poll: float | None) -> dict:
+def low_load(api, photos, poll: float | None, stack=None, extra_groups: dict | None = None) -> dict:
     """Sequential uploads; per job: client times, row marks, stage timings. `poll`: the client polls the job at that
     interval; None: it long-polls (`GET /api/jobs/{id}/?wait=`, answered when the job ends)."""
     from marketplace.jobs import hops
 
     rows = []
+    meter = stack_bench.CpuMeter(stack, extra_groups) if stack is not None else None
     for image, garment in photos:
         status, listing = api.post_json("/api/listings/", {"title": "bench", "garment_type": garment})
         assert status == 201, listing
@@ -83,7 +87,10 @@ def low_load(api, photos, poll: float | None) -> dict:
         rows.append({"e2e_client_ms": (seen - sent) * 1000, "e2e_recorded_ms": (finished - sent) * 1000,
                      "compute_ms": sum(float(row.timings.get(k, 0)) for k in COMPUTE), "hops": per_hop,
                      "timings": row.timings, "batch_size": row.marks.get(hops.BATCH_SIZE)})
-    return summarise_low(rows)
+    summary = summarise_low(rows)
+    if meter is not None:  # includes creating each listing (one small request a photo)
+        summary["cpu_ms_per_photo"] = {k: v * 1000 / len(rows) for k, v in meter.stop()["cpu_s"].items()}
+    return summary
 
 
 def summarise_low(rows: list[dict]) -> dict:
@@ -97,6 +104,7 @@ def summarise_low(rows: list[dict]) -> dict:
         "upload_to_done_ms": {"p50": pct(e2e, 50), "p95": pct(e2e, 95), "max": max(e2e)},
         "upload_to_recorded_finish_ms": {"p50": pct(rec, 50), "p95": pct(rec, 95)},
         "worker_compute_ms": {"p50": pct(comp, 50), "p95": pct(comp, 95)},
+        "compute_ms_samples": comp,
         "ratio_p50": pct(e2e, 50) / pct(comp, 50), "ratio_p95": pct(e2e, 95) / pct(comp, 95),
         "ratio_recorded_p50": pct(rec, 50) / pct(comp, 50), "ratio_recorded_p95": pct(rec, 95) / pct(comp, 95),
         "hops_ms": {n: {"p50": pct([r["hops"][n] for r in rows if n in r["hops"]], 50),
@@ -107,8 +115,9 @@ def summarise_low(rows: list[dict]) -> dict:
     }
 
 
-def under_load(api, photos, uploads: int, concurrency: int) -> dict:
-    """`uploads` photos from `concurrency` clients at once; waits on the job rows (no HTTP polling load)."""
+def under_load(api, photos, uploads: int, concurrency: int, stack, extra_groups: dict) -> dict:
+    """`uploads` photos from `concurrency` clients at once; waits on the job rows (no HTTP polling load). Also where
+    the cores went meanwhile: CPU milliseconds per photo for each service of the stack (stack_bench.CpuMeter)."""
     from marketplace.jobs import hops
     from marketplace.jobs.models import ImageJob
 
@@ -122,6 +131,7 @@ def under_load(api, photos, uploads: int, concurrency: int) -> dict:
         with lock:
             job_ids.append(body["job"]["id"])
 
+    meter = stack_bench.CpuMeter(stack, extra_groups)
     t0 = time.time()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(uploads)))
@@ -129,6 +139,7 @@ def under_load(api, photos, uploads: int, concurrency: int) -> dict:
     while ImageJob.objects.filter(pk__in=job_ids).exclude(state__in=["done", "failed"]).exists():
         assert time.time() < deadline, "jobs did not finish"
         time.sleep(0.05)
+    usage = meter.stop()
     jobs = list(ImageJob.objects.filter(pk__in=job_ids))
     last = max(j.finished_at.timestamp() for j in jobs)
     sizes = [j.marks.get(hops.BATCH_SIZE, 0) for j in jobs]
@@ -138,6 +149,8 @@ def under_load(api, photos, uploads: int, concurrency: int) -> dict:
             "elapsed_s": last - t0, "photos_per_s": uploads / (last - t0),
             "created_to_finished_ms": {"p50": pct(e2e, 50), "p95": pct(e2e, 95)},
             "compute_per_photo_ms_p50": pct(comp, 50),
+            "cpu_ms_per_photo": {k: v * 1000 / uploads for k, v in usage["cpu_s"].items()},
+            "machine_busy_fraction": usage["machine_busy_fraction"],
             "batch_size": {"mean": statistics.mean(sizes), "max": max(sizes),
                            "histogram": {str(k): sizes.count(k) for k in sorted(set(sizes))}}}
 
@@ -159,6 +172,9 @@ def table(result: dict) -> str:
         out.append(f"ratio to compute: client p50 {low['ratio_p50']:.2f}x p95 {low['ratio_p95']:.2f}x; "
                    f"recorded p50 {low['ratio_recorded_p50']:.2f}x p95 {low['ratio_recorded_p95']:.2f}x")
         out.append("stage p50 ms: " + ", ".join(f"{k} {v:.1f}" for k, v in low["stage_ms_p50"].items()))
+        if low.get("cpu_ms_per_photo"):
+            out.append("CPU ms per photo (long poll client): " + ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(low["cpu_ms_per_photo"].items(), key=lambda kv: -kv[1])))
         if run.get("low_load_polling"):
             pl = run["low_load_polling"]
             out.append(f"same uploads, client polling every {result['poll_s'] * 1000:.0f} ms: upload -> done p50 "
@@ -172,8 +188,14 @@ def table(result: dict) -> str:
                        f"{ld['photos_per_s']:.1f} photos/s ({ld['elapsed_s']:.1f} s), ideal {ideal:.1f}"
                        f" -> {ld['photos_per_s'] / ideal * 100:.0f} %; batch sizes {ld['batch_size']['histogram']}; "
                        f"created -> finished p50 {lat['p50']:.0f} ms p95 {lat['p95']:.0f} ms; failed {ld['failed']}")
-    out.append(f"\n== summary (ideal {result['ideal_photos_per_s']:.1f} photos/s = cores / low-load compute p50 of the "
-               f"first configuration) ==")
+            if ld.get("cpu_ms_per_photo"):
+                cpu = ld["cpu_ms_per_photo"]
+                out.append(f"  where the cores went (CPU ms per photo; machine busy "
+                           f"{ld['machine_busy_fraction'] * 100:.0f} % of {result['machine']['cpus']} cores): "
+                           + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+                           + f"; total {sum(cpu.values()):.1f}")
+    out.append(f"\n== summary (ideal {result['ideal_photos_per_s']:.1f} photos/s = {result['machine']['cpus']} cores / "
+               f"{result['per_photo_compute_ms']:.1f} ms, the median compute of all low-load photos) ==")
     out.append(f"{'batch':>6}{'threads':>8}{'e2e p50':>9}{'e2e p95':>9}{'compute p50':>12}{'x p50':>7}{'x p95':>7}"
                f"{'rec x p50':>10}{'photos/s':>9}{'% ideal':>8}{'mean batch':>11}")
     for run in result["runs"]:
@@ -187,51 +209,80 @@ def table(result: dict) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--uploads", type=int, default=20, help="sequential uploads per batch size")
-    ap.add_argument("--batch", default="1,8", help="GPU_BATCH_MAX values to run, e.g. 1,4,8,16")
-    ap.add_argument("--torch-threads", default="1", help="the gpu worker's TORCH_THREADS values to run each batch size "
-                    "with (0: torch's default, a thread per core)")
-    ap.add_argument("--load", type=int, default=100, help="uploads under load per batch size (0: skip)")
-    ap.add_argument("--concurrency", type=int, default=20)
-    ap.add_argument("--poll", type=float, default=0.005, help="also run the low-load uploads with the client polling "
-                    "at this interval (s) instead of long-polling (0: long poll only)")
-    ap.add_argument("--items", type=int, default=80)
-    ap.add_argument("--separate", type=int, default=0, metavar="N",
-                    help="PREPROCESS_SEPARATE with N cpu worker processes that preprocess for the gpu worker")
-    ap.add_argument("--label", default="")
-    ap.add_argument("--out", default=str(ROOT / "bench/results/pipeline.json"))
-    args = ap.parse_args()
-
-    env = {"THROTTLE_UPLOAD": "100000/min", **({"PREPROCESS_SEPARATE": "1"} if args.separate else {})}
-    os.environ.update(env)  # before Django reads its settings: the stack's processes inherit them from here
+def run_all(args, env: dict, stack_kwargs: dict, extra_groups: dict) -> dict:
+    """Every configuration of `args` on one seeded stack."""
     var, valkey_port = stack_bench.django_for_fresh_stack("bench-pipeline-")
 
     from workers import demo
     from workers.catalogue_seed import street_photo
 
     result = {"label": args.label, "catalogue_items": args.items, "poll_s": args.poll, "separate": args.separate,
+              "peers": "postgresql+redis" if args.peers else "embedded (sqlite, valkey)",
               "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()}, "runs": []}
-    with stack_bench.seeded_stack(var, valkey_port, args.items, extra_env=env,
-                                  **({"cpu_workers": args.separate} if args.separate else {})) as stack:
+    with stack_bench.seeded_stack(var, valkey_port, args.items, extra_env=env, **stack_kwargs) as stack:
+        result["gpu_workers"] = len(stack.gpu_worker_names())
         api = demo.Api(stack.service("web").extra["url"], demo.user_token("bench-seller", role="seller"))
         photos = [street_photo(i % args.items, photo_seed=3000 + i) for i in range(max(args.uploads, 40) + 1)]
         configs = [(int(b), int(t)) for t in args.torch_threads.split(",") for b in args.batch.split(",")]
         for n, threads in configs:
-            restart_gpu_worker(stack, {"GPU_BATCH_MAX": str(n), "TORCH_THREADS": str(threads)})
-            demo.seller_upload(api, *photos[0])  # warm-up: the first task loads what the warm-up thread has not
+            restart_gpu_workers(stack, {"GPU_BATCH_MAX": str(n), "TORCH_THREADS": str(threads)})
+            # Warm-up: a model worker's first task loads what its warm-up thread has not; uploads at once reach each.
+            with ThreadPoolExecutor(len(stack.gpu_worker_names())) as pool:
+                list(pool.map(lambda _: demo.seller_upload(api, *photos[0]), range(2 * len(stack.gpu_worker_names()))))
             run = {"batch_max": n, "torch_threads": threads or "default",
-                   "low_load": low_load(api, photos[1:args.uploads + 1], None)}
+                   "low_load": low_load(api, photos[1:args.uploads + 1], None, stack, extra_groups)}
             if args.poll:  # the same uploads, the client polling instead of long-polling
                 run["low_load_polling"] = low_load(api, photos[1:args.uploads + 1], args.poll)
+                run["low_load_polling"].pop("compute_ms_samples")
             if args.load:
-                run["under_load"] = under_load(api, photos[1:], args.load, args.concurrency)
+                run["under_load"] = under_load(api, photos[1:], args.load, args.concurrency, stack, extra_groups)
             result["runs"].append(run)
-            if "ideal_photos_per_s" not in result:
-                per_photo = run["low_load"]["worker_compute_ms"]["p50"]
-                result["ideal_photos_per_s"] = os.cpu_count() * 1000 / per_photo
+    # One per-photo compute for the whole run: every low-load photo ran alone whatever the batch size, so they all
+    # measure the same thing, and their pooled median is steadier than one configuration's (30 photos).
+    pooled = [ms for run in result["runs"] for ms in run["low_load"].pop("compute_ms_samples")]
+    result["per_photo_compute_ms"] = statistics.median(pooled)
+    result["ideal_photos_per_s"] = os.cpu_count() * 1000 / result["per_photo_compute_ms"]
     result["machine"]["load_after"] = os.getloadavg()
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--uploads", type=int, default=20, help="sequential uploads per batch size")
+    ap.add_argument("--batch", default="1,8", help="GPU_BATCH_MAX values to run, e.g. 1,4,8,16")
+    ap.add_argument("--torch-threads", default="1", help="the gpu worker's TORCH_THREADS values to run each batch size "
+                    "with (0: torch's default, a thread per core)")
+    ap.add_argument("--load", type=int, default=400, help="uploads under load per batch size (0: skip)")
+    ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--poll", type=float, default=0.005, help="also run the low-load uploads with the client polling "
+                    "at this interval (s) instead of long-polling (0: long poll only)")
+    ap.add_argument("--items", type=int, default=80)
+    ap.add_argument("--separate", type=int, default=0, metavar="N",
+                    help="PREPROCESS_SEPARATE with N cpu worker processes that preprocess for the gpu worker")
+    ap.add_argument("--gpu-workers", type=int, default=None, metavar="N",
+                    help="model worker processes (default: the Stack's, GPU_WORKERS)")
+    ap.add_argument("--peers", action="store_true", help="on PostgreSQL 15 + Redis 7 (workers/peers.py) instead of "
+                    "SQLite + valkey")
+    ap.add_argument("--label", default="")
+    ap.add_argument("--out", default=str(ROOT / "bench/results/pipeline.json"))
+    args = ap.parse_args()
+
+    env = {"THROTTLE_UPLOAD": "100000/min", **({"PREPROCESS_SEPARATE": "1"} if args.separate else {})}
+    os.environ.update(env)  # before Django reads its settings: the stack's processes inherit them from here
+    with contextlib.ExitStack() as peers:
+        stack_kwargs, extra_groups = {}, {}
+        if args.peers:
+            from workers.peers import Postgres, peers_env
+
+            pg = peers.enter_context(Postgres())
+            os.environ.update(peers_env(pg, secret_key="bench-only-secret-key"))
+            stack_kwargs["broker"] = "redis"
+            extra_groups["postgres"] = "postgres"  # by command name: its backends are not in the starter's group
+        if args.separate:
+            stack_kwargs["cpu_workers"] = args.separate
+        if args.gpu_workers:
+            stack_kwargs["gpu_workers"] = args.gpu_workers
+        result = run_all(args, env, stack_kwargs, extra_groups)
     print(table(result))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -48,3 +48,59 @@ def seeded_stack(var: Path, valkey_port: int, items: int, **stack_kwargs):
         while StockImage.objects.filter(index_dirty=True).exists():
             time.sleep(0.2)
         yield stack
+
+
+def group_cpu_s(pgid: int | str) -> float:
+    """CPU seconds (user + system) used so far by the live processes of one process group: a service of the stack
+    (each is started in its own session, so a Celery worker's pool children and gunicorn's workers count with it).
+    A string instead counts the processes of that command name (PostgreSQL's backends leave their starter's group)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                comm, rest = fh.read().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        fields = rest.split()
+        # after the command's ")": state ppid pgrp session ... utime (11) stime (12), counting from state (0)
+        if (comm == pgid) if isinstance(pgid, str) else (int(fields[2]) == pgid):
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (all cores)."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+class CpuMeter:
+    """Where the cores went during a piece of work: CPU seconds per service of the stack (and of any extra process
+    groups, e.g. PostgreSQL), of this process (the benchmark's clients), and the machine's busy fraction.
+
+        meter = CpuMeter(stack, extra={"postgres": "postgres"}); ...work...; usage = meter.stop()
+    """
+
+    def __init__(self, stack, extra: dict[str, int | str] | None = None):
+        self.groups = {s.name: s.proc.pid for s in stack.services}
+        self.groups.update(extra or {})
+        self.start = {name: group_cpu_s(pgid) for name, pgid in self.groups.items()}
+        self.self_start = sum(os.times()[:2])
+        self.busy_start, self.total_start = machine_busy_s()
+        self.wall_start = time.time()
+
+    def stop(self) -> dict:
+        used = {name: group_cpu_s(pgid) - self.start[name] for name, pgid in self.groups.items()}
+        used["benchmark clients (this process)"] = sum(os.times()[:2]) - self.self_start
+        busy, total = machine_busy_s()
+        busy -= self.busy_start
+        total -= self.total_start
+        used["other (outside the stack)"] = max(0.0, busy - sum(used.values()))
+        return {"cpu_s": used, "wall_s": time.time() - self.wall_start, "machine_busy_s": busy,
+                "machine_busy_fraction": busy / total if total else 0.0}
