@@ -2,8 +2,9 @@
 
 Per photo: `generate_stock_image` (gpu queue: decode, preprocess, G1 -> concat -> G2, embed, store; several waiting
 photos as one batch, workers.batching) hands the jobs to `search_catalogue` (index queue, one task for a whole
-batch: one Milvus query per filter, then each job's suggestions or recommendations and `done`, in one commit). With PREPROCESS_SEPARATE, `preprocess_photo` (cpu
-queue) decodes and preprocesses first and hands the job to the generate stage. Each stage records the moment of
+batch: one Milvus query per filter, then each job's suggestions or recommendations and `done`, in one commit).
+With PREPROCESS_SEPARATE, `preprocess_photo` (cpu queue) decodes and preprocesses first and hands the job to the
+generate stage. Each stage records the moment of
 each hop on the job (marketplace.jobs.hops).
 Every stage first claims the job row (marketplace.jobs.services.job_claim), so a duplicate delivery is a no-op and
 a redelivery after a crash takes over cleanly.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import sys
 import time
 import traceback
 
@@ -173,17 +173,28 @@ def _search(held: list[ImageJob], task_id: str, marks: dict[int, dict]) -> int:
     found = _find(held, task_id, embedder, index)
     search_ms = (time.perf_counter() - t0) * 1000 / len(held)
     searched = hops.now()
-    ended = 0
-    with transaction.atomic():  # one commit for the whole batch; each write is conditional on holding its job
-        for job in held:
-            if job.pk not in found:
-                continue
-            hits = found[job.pk]
-            verdict = judge(job, hits, embedder.gate)
-            ended += jobs.job_complete(job.pk, task_id, hits, {"search": round(search_ms, 1)},
-                                       confident=verdict.confident, confidence_note=verdict.note,
-                                       confidence_threshold=embedder.gate.threshold,
-                                       marks={**marks[job.pk], hops.SEARCHED: searched})
+    ready = [job for job in held if job.pk in found]
+
+    def complete(job: ImageJob) -> bool:
+        verdict = judge(job, found[job.pk], embedder.gate)
+        return jobs.job_complete(job.pk, task_id, found[job.pk], {"search": round(search_ms, 1)},
+                                 confident=verdict.confident, confidence_note=verdict.note,
+                                 confidence_threshold=embedder.gate.threshold,
+                                 marks={**marks[job.pk], hops.SEARCHED: searched})
+
+    try:
+        with transaction.atomic():  # one commit for the whole batch; each write is conditional on holding its job
+            return sum(complete(job) for job in ready)
+    except Exception:
+        log.warning("completing %d jobs together failed; each alone\n%s", len(ready), traceback.format_exc())
+    ended = 0  # the batch's commit was rolled back: each job in its own, so only the one that breaks fails
+    for job in ready:
+        try:
+            with transaction.atomic():
+                ended += complete(job)
+        except Exception as exc:
+            log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
+            jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
     return ended
 
 
@@ -204,19 +215,16 @@ def _find(held: list[ImageJob], task_id: str, embedder, index) -> dict[int, list
     for (garment, buyer, owner), members in groups.items():
         try:
             found.update(_query_group(members, garment, buyer, owner, vectors, index))
+            continue
         except Exception:
-            if len(members) == 1:
-                exc = sys.exc_info()[1]
-                log.error("job %s: search failed\n%s", members[0].pk, traceback.format_exc())
-                jobs.job_fail(members[0].pk, task_id, _reason("searching the catalogue", exc))
-                continue
-            log.warning("a search of %d jobs failed; each alone\n%s", len(members), traceback.format_exc())
-            for job in members:
-                try:
-                    found.update(_query_group([job], garment, buyer, owner, vectors, index))
-                except Exception as one:
-                    log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
-                    jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", one))
+            if len(members) > 1:
+                log.warning("a search of %d jobs failed; each alone\n%s", len(members), traceback.format_exc())
+        for job in members:  # each alone (a single job: the same query again), so only the one that breaks fails
+            try:
+                found.update(_query_group([job], garment, buyer, owner, vectors, index))
+            except Exception as exc:
+                log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
+                jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
     return found
 
 

@@ -3,7 +3,8 @@ queue, and the web server. `./dev up`, `./dev demo` and the integration tests al
 
 Why these workers: the `index` worker must be the only process that opens the milvus-lite file (concurrency 1, it
 also runs celery beat for the sweeper); the model workers (`gpu`, `gpu2`, ...: one per core by default,
-`default_gpu_workers`) hold the generators; the `train` worker runs hours long training without blocking photos. With a Milvus server and Redis (docker-compose.yml) each scales on its own.
+`default_gpu_workers`) hold the generators; the `train` worker runs hours long training without blocking photos.
+With a Milvus server and Redis (docker-compose.yml) each scales on its own.
 
 Supervision (`Stack(supervise=True)`, used by `./dev up`): a dead valkey, worker or web is started again on its own,
 with back-off, while the rest keeps running. Nothing is lost by that: valkey keeps its queue on disk (append-only),

@@ -3,8 +3,9 @@
 The jobs of a batch are made deterministic without timing tricks: their rows are created without publishing, and
 only the first job's task is published; its delivery collects the others (waiting rows, taken by the database
 claim) and runs them as one batch. GPU_BATCH_WAIT_MS is set, so that delivery looks for company although no message
-waits on the gpu queue (by default it looks only when one does: tests/workers/test_batch_collect.py). The gpu worker sleeps a few seconds inside the stage (PIPELINE_FAULT_DELAY_S),
-after every job of the batch is `generating`, so the crash test's kill lands mid-batch."""
+waits on the gpu queue (by default it looks only when one does: tests/workers/test_batch_collect.py). The gpu worker
+sleeps a few seconds inside the stage (PIPELINE_FAULT_DELAY_S), after every job of the batch is `generating`, so the
+crash test's kill lands mid-batch."""
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile

@@ -153,6 +153,31 @@ def test_one_search_task_for_a_batch_answers_each_job_by_its_own_filter_and_fail
     assert (Suggestion.objects.count(), Recommendation.objects.count()) == counts
 
 
+def test_a_job_whose_results_cannot_be_written_fails_alone_and_the_rest_of_its_batch_ends_done(catalogue, monkeypatch):
+    """The batch's one commit is rolled back when one job's write raises; each job is then completed in its own
+    transaction, so only that job fails, with its reason (never left claimed for the sweeper to loop on)."""
+    from marketplace.jobs import completion
+
+    sue = user("sue")
+    good = [searching_with(seller_job(sue, png(stock_pil(row))), stock_pil(row)) for row in catalogue[:2]]
+    bad = searching_with(seller_job(sue, png(stock_pil(catalogue[2]))), stock_pil(catalogue[2]))
+    write = completion.write_results
+
+    def failing_for_bad(job, hits, low_confidence):
+        if job.pk == bad.pk:
+            raise RuntimeError("disk full")
+        write(job, hits, low_confidence)
+
+    monkeypatch.setattr(completion, "write_results", failing_for_bad)
+    assert pipeline.search_catalogue([good[0].pk, bad.pk, good[1].pk], "batch") == "searched 2 of 3"
+    assert ImageJob.objects.get(pk=bad.pk).state == "failed"
+    assert "disk full" in ImageJob.objects.get(pk=bad.pk).error
+    for job in good:
+        assert ImageJob.objects.get(pk=job.pk).state == "done"
+        assert Suggestion.objects.filter(photo=job.listing_photo).exists()
+    assert not Suggestion.objects.filter(photo=bad.listing_photo).exists()
+
+
 def test_an_item_back_in_stock_is_re_upserted_and_found_again(catalogue):
     target = catalogue[2]
     item_update(target.item, in_stock=False)
