@@ -19,7 +19,6 @@ a photo alone never waits for company; under load the queue fills while a batch 
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import traceback
@@ -65,9 +64,7 @@ def generate_batch(job_id: int, task_id: str) -> str:
     batch = [Photo(leader, {hops.CLAIMED: claimed_at})]
     batch += [Photo(job, {hops.CLAIMED: hops.now()}) for job in collect(leader, task_id)]
     ids = [p.job.pk for p in batch]
-    with contextlib.ExitStack() as beats:
-        for p in batch:
-            beats.enter_context(jobs.job_heartbeat(p.job.pk, task_id))
+    with jobs.jobs_heartbeat(ids, task_id):
         try:
             return run(batch, task_id)
         except Exception as exc:  # e.g. the active model does not load: every job still held says why

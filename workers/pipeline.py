@@ -11,7 +11,6 @@ a redelivery after a crash takes over cleanly.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import time
@@ -146,9 +145,7 @@ def search_catalogue(job_ids: int | list[int], task_id: str) -> str:
         marks[job.pk] = {hops.SEARCH_CLAIMED: claimed_at}
         if job.published_at:
             marks[job.pk][hops.SEARCH_PUBLISHED] = job.published_at.timestamp()
-    with contextlib.ExitStack() as beats:
-        for job in held:
-            beats.enter_context(jobs.job_heartbeat(job.pk, task_id))
+    with jobs.jobs_heartbeat([job.pk for job in held], task_id):
         done = _search(held, task_id, marks)
     if len(ids) == 1:
         return "done" if done else "failed"
@@ -216,10 +213,13 @@ def _find(held: list[ImageJob], task_id: str, embedder, index) -> dict[int, list
         try:
             found.update(_query_group(members, garment, buyer, owner, vectors, index))
             continue
-        except Exception:
-            if len(members) > 1:
-                log.warning("a search of %d jobs failed; each alone\n%s", len(members), traceback.format_exc())
-        for job in members:  # each alone (a single job: the same query again), so only the one that breaks fails
+        except Exception as exc:
+            if len(members) == 1:
+                log.error("job %s: search failed\n%s", members[0].pk, traceback.format_exc())
+                jobs.job_fail(members[0].pk, task_id, _reason("searching the catalogue", exc))
+                continue
+            log.warning("a search of %d jobs failed; each alone\n%s", len(members), traceback.format_exc())
+        for job in members:  # each alone, so only the one that breaks the query fails
             try:
                 found.update(_query_group([job], garment, buyer, owner, vectors, index))
             except Exception as exc:

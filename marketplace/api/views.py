@@ -148,7 +148,7 @@ class JobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gene
         wait = _wait_seconds(request)
         job = self.get_object()
         if wait and job.state not in (ImageJob.State.DONE, ImageJob.State.FAILED):
-            _, job = job_services.job_wait_until_ended(job.pk, wait, read=self.get_object)
+            job = job_services.job_wait_until_ended(job.pk, wait, read=self.get_object)
         return Response(self.get_serializer(job).data)
 
     @extend_schema(request=None)

@@ -7,6 +7,7 @@ and the final state are written in one transaction; a periodic sweeper publishes
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -201,6 +202,18 @@ def job_heartbeat(job_id: int, task_id: str) -> lifecycle.Heartbeat:
                                extra=Q(state__in=ImageJob.ACTIVE_STATES))
 
 
+def jobs_heartbeat(job_ids: list[int], task_id: str) -> contextlib.ExitStack:
+    """`job_heartbeat` for each job a batch holds (`with jobs_heartbeat(ids, task_id):`)."""
+    beats = contextlib.ExitStack()
+    try:
+        for job_id in job_ids:
+            beats.enter_context(job_heartbeat(job_id, task_id))
+    except BaseException:
+        beats.close()
+        raise
+    return beats
+
+
 def job_hand_to_search(job_id: int, task_id: str, **fields) -> None:
     """End the generate stage: release the claim, set `searching`, publish the search task on commit."""
     if not jobs_hand_on(task_id, {job_id: fields}, State.SEARCHING):
@@ -284,10 +297,10 @@ def job_fail(job_id: int, task_id: str | None, reason: str) -> bool:
     return failed
 
 
-def job_wait_until_ended(job_id: int, timeout: float, read=None) -> tuple[bool, ImageJob]:
-    """Block up to `timeout` seconds until the job is done or failed (woken by `job_events.announce_end`). Returns
-    (ended, the job as last read): each re-read is `read()` (default: the row), so the API's long poll reads once
-    with what its answer needs (the generated image) and answers with that read, not another."""
+def job_wait_until_ended(job_id: int, timeout: float, read=None) -> ImageJob:
+    """Block up to `timeout` seconds until the job is done or failed (woken by `job_events.announce_end`), and return
+    it as last read: each re-read is `read()` (default: the row), so the API's long poll reads once with what its
+    answer needs (the generated image) and answers with that read, not another."""
     read = read or (lambda: ImageJob.objects.get(pk=job_id))
     last = {}
 
@@ -295,7 +308,8 @@ def job_wait_until_ended(job_id: int, timeout: float, read=None) -> tuple[bool, 
         last["job"] = read()
         return last["job"].state in (State.DONE, State.FAILED)
 
-    return job_events.wait_for_end(job_id, timeout, ended), last["job"]
+    job_events.wait_for_end(job_id, timeout, ended)
+    return last["job"]
 
 
 # --- the sweeper -----------------------------------------------------------------------------------------------
