@@ -8,6 +8,8 @@ is restarted with GPU_BATCH_MAX = that size):
   client's own send / 202 / saw-done times) p50 and p95, and the ratio of upload -> done to the workers' compute of
   the same jobs (the sum of the stage timings: decode, preprocess, stage1, stage2, embed, search). Both the client's
   upload -> done (includes its polling) and upload -> recorded finish (the row's finished_at) are reported.
+- `--search-here 1,0`: each configuration also with the search in the index worker (SEARCH_IN_MODEL_WORKER=0,
+  the hand-off by a second task) instead of in the model worker: the same-run baseline of that change.
 - **under load**: M uploads sent by C concurrent clients; photos/s from the first send to the last finished_at,
   against the ideal cores / per-photo compute (the median compute of every low-load photo of this run: each of
   them ran alone, in a batch of one, whatever GPU_BATCH_MAX was), the CPU each service used per photo meanwhile,
@@ -159,7 +161,8 @@ def table(result: dict) -> str:
     out = []
     for run in result["runs"]:
         low = run["low_load"]
-        out.append(f"\n== GPU_BATCH_MAX={run['batch_max']}, TORCH_THREADS={run['torch_threads']}: "
+        out.append(f"\n== GPU_BATCH_MAX={run['batch_max']}, TORCH_THREADS={run['torch_threads']}, "
+                   f"search in the {'model' if run.get('search_here', True) else 'index'} worker: "
                    f"{low['uploads']} sequential uploads "
                    f"(batches formed: {low['batch_sizes']}) ==")
         out.append(f"{'hop':44}{'p50 ms':>9}{'p95 ms':>9}")
@@ -196,11 +199,12 @@ def table(result: dict) -> str:
                            + f"; total {sum(cpu.values()):.1f}")
     out.append(f"\n== summary (ideal {result['ideal_photos_per_s']:.1f} photos/s = {result['machine']['cpus']} cores / "
                f"{result['per_photo_compute_ms']:.1f} ms, the median compute of all low-load photos) ==")
-    out.append(f"{'batch':>6}{'threads':>8}{'e2e p50':>9}{'e2e p95':>9}{'compute p50':>12}{'x p50':>7}{'x p95':>7}"
+    out.append(f"{'batch':>6}{'threads':>8}{'search in':>10}{'e2e p50':>9}{'e2e p95':>9}{'compute p50':>12}{'x p50':>7}{'x p95':>7}"
                f"{'rec x p50':>10}{'photos/s':>9}{'% ideal':>8}{'mean batch':>11}")
     for run in result["runs"]:
         low, ld = run["low_load"], run.get("under_load") or {}
-        out.append(f"{run['batch_max']:>6}{run['torch_threads']!s:>8}{low['upload_to_done_ms']['p50']:>9.0f}"
+        out.append(f"{run['batch_max']:>6}{run['torch_threads']!s:>8}"
+                   f"{'model' if run.get('search_here', True) else 'index':>10}{low['upload_to_done_ms']['p50']:>9.0f}"
                    f"{low['upload_to_done_ms']['p95']:>9.0f}{low['worker_compute_ms']['p50']:>12.0f}"
                    f"{low['ratio_p50']:>7.2f}{low['ratio_p95']:>7.2f}{low['ratio_recorded_p50']:>10.2f}"
                    f"{ld.get('photos_per_s', float('nan')):>9.1f}"
@@ -223,13 +227,15 @@ def run_all(args, env: dict, stack_kwargs: dict, extra_groups: dict) -> dict:
         result["gpu_workers"] = len(stack.gpu_worker_names())
         api = demo.Api(stack.service("web").extra["url"], demo.user_token("bench-seller", role="seller"))
         photos = [street_photo(i % args.items, photo_seed=3000 + i) for i in range(max(args.uploads, 40) + 1)]
-        configs = [(int(b), int(t)) for t in args.torch_threads.split(",") for b in args.batch.split(",")]
-        for n, threads in configs:
-            restart_gpu_workers(stack, {"GPU_BATCH_MAX": str(n), "TORCH_THREADS": str(threads)})
+        configs = [(int(b), int(t), int(h)) for h in args.search_here.split(",") for t in args.torch_threads.split(",")
+                   for b in args.batch.split(",")]
+        for n, threads, here in configs:
+            restart_gpu_workers(stack, {"GPU_BATCH_MAX": str(n), "TORCH_THREADS": str(threads),
+                                        "SEARCH_IN_MODEL_WORKER": str(here)})
             # Warm-up: a model worker's first task loads what its warm-up thread has not; uploads at once reach each.
             with ThreadPoolExecutor(len(stack.gpu_worker_names())) as pool:
                 list(pool.map(lambda _: demo.seller_upload(api, *photos[0]), range(2 * len(stack.gpu_worker_names()))))
-            run = {"batch_max": n, "torch_threads": threads or "default",
+            run = {"batch_max": n, "torch_threads": threads or "default", "search_here": bool(here),
                    "low_load": low_load(api, photos[1:args.uploads + 1], None, stack, extra_groups)}
             if args.poll:  # the same uploads, the client polling instead of long-polling
                 run["low_load_polling"] = low_load(api, photos[1:args.uploads + 1], args.poll)
@@ -252,6 +258,8 @@ def main() -> None:
     ap.add_argument("--batch", default="1,8", help="GPU_BATCH_MAX values to run, e.g. 1,4,8,16")
     ap.add_argument("--torch-threads", default="1", help="the gpu worker's TORCH_THREADS values to run each batch size "
                     "with (0: torch's default, a thread per core)")
+    ap.add_argument("--search-here", default="1", help="SEARCH_IN_MODEL_WORKER values to run each configuration "
+                    "with: 1 the model worker searches (the default), 0 the index worker does (e.g. 1,0)")
     ap.add_argument("--load", type=int, default=400, help="uploads under load per batch size (0: skip)")
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--poll", type=float, default=0.005, help="also run the low-load uploads with the client polling "

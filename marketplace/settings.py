@@ -18,6 +18,7 @@ Everything that differs between the embedded default and production comes from e
 | `REINDEX_THREADS` | the cores, at most 4: decode + embed threads of a re-index | the index worker's cores |
 | `GPU_WORKERS` | the cores, at most 4: model workers the embedded stack starts (workers.stack) | one per GPU |
 | `GPU_BATCH_MAX` | `16`: photos one model worker generates and embeds as one batch | the same |
+| `SEARCH_IN_MODEL_WORKER` | on: a model worker searches right after generating (the index worker when it cannot) | on |
 """
 from __future__ import annotations
 
@@ -313,6 +314,10 @@ GPU_BATCH_WAIT_MS = float(os.environ.get("GPU_BATCH_WAIT_MS", "0"))
 # Preprocessing (mediapipe, CPU only) in its own stage on QUEUE_CPU, so that on a GPU machine several CPU worker
 # processes feed one batched generator worker. Off in the embedded default: one worker does both, no extra hop.
 PREPROCESS_SEPARATE = os.environ.get("PREPROCESS_SEPARATE", "0").lower() in ("1", "true", "yes")
+# The model worker searches the catalogue itself, right after generating (workers.pipeline.find_in_place), through
+# the Milvus server or, embedded, the index worker's milvus-lite server (workers.index_endpoint); only when it cannot
+# does it hand the jobs to the index worker by a second task. Off: every search goes through the index worker.
+SEARCH_IN_MODEL_WORKER = _env_bool("SEARCH_IN_MODEL_WORKER", True)
 
 # --- Machine learning (read by workers only) ------------------------------------------------------------------
 # Not named MILVUS_URI: pymilvus reads that variable itself at import and rejects a milvus-lite file path.

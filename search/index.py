@@ -99,17 +99,19 @@ class VectorIndex:
     """A thin, typed wrapper over one Milvus collection (created on first use)."""
 
     def __init__(self, uri: str, collection: str, dim: int, *, client=None, expected_rows: int = 0,
-                 create: bool = True):
+                 create: bool = True, timeout: int | None = None):
         """`client`: share the connection of another VectorIndex (`open`); only the one that made it closes it.
         `expected_rows`: the size a new collection is built for (picks its index type: `index_spec`). `create=False`:
         never create `collection` (an alias: searching through a name that is not there must fail, not make an empty
-        collection of that name)."""
+        collection of that name). `timeout`: whole seconds that connecting, and each search, may take (pymilvus
+        otherwise retries an unreachable server for a long while): for a reader that has somewhere else to go."""
         from pymilvus import MilvusClient  # imported here: pymilvus is slow to import and only index workers need it
 
-        self.uri, self.collection, self.dim = uri, collection, dim
+        self.uri, self.collection, self.dim, self.timeout = uri, collection, dim, timeout
         self.server = is_server(uri)
         self._owns_client = client is None
-        self._client = MilvusClient(uri=uri) if client is None else client
+        self._client = (MilvusClient(uri=uri) if timeout is None else MilvusClient(uri=uri, timeout=timeout)) \
+            if client is None else client
         self._search_params: dict | None = None
         if create:
             self._ensure_collection(expected_rows)
@@ -117,7 +119,8 @@ class VectorIndex:
     def open(self, collection: str, dim: int, expected_rows: int = 0, create: bool = True) -> "VectorIndex":
         """Another collection (created when missing) through this index's connection: milvus-lite allows one process
         per file, and one client per process is enough for any number of collections."""
-        return VectorIndex(self.uri, collection, dim, client=self._client, expected_rows=expected_rows, create=create)
+        return VectorIndex(self.uri, collection, dim, client=self._client, expected_rows=expected_rows, create=create,
+                           timeout=self.timeout)
 
     # --- aliases (Milvus server only: milvus-lite 2.5.1 answers UNIMPLEMENTED) ------------------------------------
     def point_alias(self, alias: str, collection: str) -> None:
@@ -183,8 +186,10 @@ class VectorIndex:
 
     def index_type(self) -> str:
         """The vector index type of this collection (or of the collection an alias names), as the store reports."""
-        info = self._client.describe_index(self.collection, index_name="vector") if self.server else \
-            self._client.describe_index(self.collection, self._client.list_indexes(self.collection)[0])
+        limit = {"timeout": self.timeout} if self.timeout is not None else {}
+        info = self._client.describe_index(self.collection, index_name="vector", **limit) if self.server else \
+            self._client.describe_index(self.collection, self._client.list_indexes(self.collection, **limit)[0],
+                                        **limit)
         return str(info.get("index_type", ""))
 
     def search_params(self) -> dict:
@@ -247,11 +252,12 @@ class VectorIndex:
         inside the vector query, so up to k hits come back even when most of the catalogue is filtered out."""
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         flt = search_filter(category, in_stock_only, exclude_item_ids)
+        limit = {"timeout": self.timeout} if self.timeout is not None else {}
         out: list[list[Hit]] = []
         for start in range(0, len(vectors), SEARCH_BATCH):
             res = self._client.search(
                 self.collection, data=[v.tolist() for v in vectors[start:start + SEARCH_BATCH]], limit=k,
-                filter=flt, output_fields=["item_id"], search_params=self.search_params(),
+                filter=flt, output_fields=["item_id"], search_params=self.search_params(), **limit,
             )
             out.extend(
                 [Hit(int(h["id"]), int(h["entity"]["item_id"]), float(h["distance"])) for h in hits] for hits in res

@@ -54,13 +54,12 @@ def generate_batch(job_id: int, task_id: str) -> str:
     """The gpu queue's task: claim this job, collect others waiting, run them as one batch."""
     claimed_at = hops.now()
     states = [State.PENDING, State.PREPROCESSING, State.GENERATING]
-    if not jobs.job_claimable(job_id, task_id, states):
-        # Most often a job an earlier batch took: its message arrives after the work is done. A read answers that
-        # without the claim's write, which would queue for SQLite's write lock behind the workers doing real work.
-        return "skipped: taken by a batch, done, failed, or held by a live delivery"
-    leader = jobs.job_claim(job_id, task_id, states, State.PREPROCESSING, count_attempt=True)
+    # Read first, then claim: most often a message whose job an earlier batch took arrives after the work is done,
+    # and a read answers that without the claim's write, which would queue for SQLite's write lock behind the
+    # workers doing real work. The read brings the row and its source, so the claim reads nothing back.
+    leader = jobs.job_take(job_id, task_id, states, State.GENERATING)
     if leader is None:
-        return "skipped: not claimable (done, failed, or held by a live delivery)"
+        return "skipped: taken by a batch, done, failed, or held by a live delivery"
     batch = [Photo(leader, {hops.CLAIMED: claimed_at})]
     batch += [Photo(job, {hops.CLAIMED: hops.now()}) for job in collect(leader, task_id)]
     ids = [p.job.pk for p in batch]
@@ -116,13 +115,15 @@ def run(batch: list[Photo], task_id: str) -> str:
             log.error("job %s: preprocessing failed\n%s", p.job.pk, traceback.format_exc())
             jobs.job_fail(p.job.pk, task_id, _reason("generating the stock image", exc))
             p.job = None
-    held = set(jobs.jobs_advance([p.job.pk for p in batch if p.job], task_id, State.GENERATING))
-    ready = [p for p in batch if p.job and p.job.pk in held]
+    # No write here to say the batch moved on to the generators: its jobs were claimed straight into `generating`
+    # (`preprocessing` is the separate CPU stage's state), and every later write is conditional on the claim.
+    ready = [p for p in batch if p.job]
     if not ready:
         return f"batch of {len(batch)}: nothing left to generate"
     if settings.PIPELINE_FAULT_DELAY_S:  # fault injection for crash tests; 0 in production
         time.sleep(settings.PIPELINE_FAULT_DELAY_S)
-    embedder = runtime.live_embedder()
+    searcher = _searcher()  # one read of the live collection: the vectors below and the search use the same one
+    embedder = searcher[0] if searcher is not None else runtime.live_embedder()
     failed: list[tuple[Photo, BaseException]] = []
     try:
         _forward(ready, generator, embedder)
@@ -141,7 +142,7 @@ def run(batch: list[Photo], task_id: str) -> str:
     for p, exc in failed:
         jobs.job_fail(p.job.pk, task_id, _reason("generating the stock image", exc))
     ready = [p for p in ready if all(p is not f for f, _ in failed)]
-    return _store_and_hand_on(ready, task_id, version, embedder, len(batch))
+    return _store_and_hand_on(ready, task_id, version, embedder, searcher, len(batch))
 
 
 class ReadError(Exception):
@@ -193,11 +194,23 @@ def _forward(photos: list[Photo], generator, embedder) -> None:
         p.marks[hops.GENERATED] = done
 
 
-def _store_and_hand_on(ready: list[Photo], task_id: str, version, embedder, size: int) -> str:
-    """Write each photo's images to storage, then save their rows and hand the jobs to search in one commit."""
+def _searcher():
+    """`runtime.search_here()`, or None when even looking fails (the index worker searches then)."""
+    try:
+        return runtime.search_here()
+    except Exception:
+        log.warning("could not look for the live collection here; the index worker searches\n%s",
+                    traceback.format_exc())
+        return None
+
+
+def _store_and_hand_on(ready: list[Photo], task_id: str, version, embedder, searcher, size: int) -> str:
+    """Write each photo's images to storage; with a `searcher` (runtime.search_here), search the catalogue here and
+    save the rows, results and `done` in one commit (workers.pipeline.find_in_place, complete_in_place). Without
+    one, or when the search here fails, save the rows and hand the jobs to the index worker in one commit."""
     from django.db import transaction
 
-    from .pipeline import _reason, generated_row, replace_generated
+    from .pipeline import _reason, complete_in_place, find_in_place, generated_row, replace_generated
 
     rows, fields = [], {}
     for p in ready:
@@ -212,6 +225,30 @@ def _store_and_hand_on(ready: list[Photo], task_id: str, version, embedder, size
         fields[p.job.pk] = dict(timings=timings, preprocess_method=p.result.method, warnings=list(p.result.warnings),
                                 model_label=p.result.model_label, model_version=version,
                                 marks={**(p.job.marks or {} if p.job.preprocessed_input else {}), **p.marks})
+    held = [p.job for p in ready if p.job.pk in fields]
+    found = None
+    # Stored, then searched: writing the images in a thread beside the search saved nothing (both hold the GIL most
+    # of the time) and made the search itself slower (bench/bench_pipeline.py).
+    if searcher is not None and held:
+        try:
+            found = find_in_place(held, {p.job.pk: p.vector for p in ready}, searcher)
+        except Exception as exc:  # the index worker searches instead
+            log.warning("jobs %s: searching here failed; handing them to the index worker\n%s", list(fields),
+                        traceback.format_exc())
+            runtime.search_here_failed(exc)
+    if found is not None:
+        try:
+            done = complete_in_place(held, rows, fields, found, task_id)
+        except Exception as exc:  # nothing was saved: the index worker searches instead, as if this never tried
+            log.warning("jobs %s: completing here failed; handing them to the index worker\n%s", list(fields),
+                        traceback.format_exc())
+            runtime.search_here_failed(exc)
+            for row in rows:  # the rolled-back insert left them looking saved
+                row.pk, row._state.adding, row._state.db = None, True, None
+        else:
+            if size == 1:
+                return "done" if done else "failed"
+            return f"generated and searched {len(done)} of a batch of {size}"
     with transaction.atomic():
         replace_generated(rows)
         handed = jobs.jobs_hand_on(task_id, fields, State.SEARCHING)

@@ -15,6 +15,7 @@ import io
 import logging
 import time
 import traceback
+from dataclasses import dataclass
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -39,10 +40,11 @@ INDEX_BATCH = 300
 
 
 def _png(image) -> ContentFile:
-    """PNG at zlib level 1: the generated images are small, and level 6 (PIL's default) cost the generate stage
-    about twice the CPU for files a few per cent smaller (bench/bench_pipeline.py, CPU per photo)."""
+    """PNG without compression (zlib level 0): the generated images are small (64 px: 12.4 KB), and each job writes
+    three of them on the way to its answer. Measured on a 64 px photo: level 0 0.05 ms, 12.4 KB; level 1 0.18 ms,
+    8.8 KB; level 6 (PIL's default) 0.43 ms, 8.4 KB: 0.4 ms a photo saved for 11 KB more on disk."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=1)
+    image.save(buf, format="PNG", compress_level=0)
     return ContentFile(buf.getvalue())
 
 
@@ -154,8 +156,6 @@ def search_catalogue(job_ids: int | list[int], task_id: str) -> str:
 
 def _search(held: list[ImageJob], task_id: str, marks: dict[int, dict]) -> int:
     """Search for the held jobs and complete them; returns how many ended done."""
-    from .confidence import judge
-
     started = hops.now()
     for job in held:
         marks[job.pk][hops.SEARCH_STARTED] = started
@@ -166,18 +166,19 @@ def _search(held: list[ImageJob], task_id: str, marks: dict[int, dict]) -> int:
         for job in held:
             jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
         return 0
+
+    def give_up(job: ImageJob, exc: BaseException) -> None:
+        log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
+        jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
+
     t0 = time.perf_counter()
-    found = _find(held, task_id, embedder, index)
+    found = _find(held, lambda job: _query_vector(job, embedder), index, give_up)
     search_ms = (time.perf_counter() - t0) * 1000 / len(held)
     searched = hops.now()
     ready = [job for job in held if job.pk in found]
 
     def complete(job: ImageJob) -> bool:
-        verdict = judge(job, found[job.pk], embedder.gate)
-        return jobs.job_complete(job.pk, task_id, found[job.pk], {"search": round(search_ms, 1)},
-                                 confident=verdict.confident, confidence_note=verdict.note,
-                                 confidence_threshold=embedder.gate.threshold,
-                                 marks={**marks[job.pk], hops.SEARCHED: searched})
+        return _complete(job, found[job.pk], embedder, task_id, search_ms, {**marks[job.pk], hops.SEARCHED: searched})
 
     try:
         with transaction.atomic():  # one commit for the whole batch; each write is conditional on holding its job
@@ -190,21 +191,83 @@ def _search(held: list[ImageJob], task_id: str, marks: dict[int, dict]) -> int:
             with transaction.atomic():
                 ended += complete(job)
         except Exception as exc:
-            log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
-            jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
+            give_up(job, exc)
     return ended
 
 
-def _find(held: list[ImageJob], task_id: str, embedder, index) -> dict[int, list[SearchHit]]:
-    """Each held job's hits, querying the index once per filter (garment type, and for a buyer their own items
-    left out); a job that fails is failed here and left out of the answer."""
+@dataclass
+class Found:
+    """What the model worker's own search found for a batch (find_in_place), to complete with its commit."""
+
+    hits: dict[int, list[SearchHit]]
+    embedder: object
+    search_ms: float
+    started: float
+    searched: float
+
+
+def find_in_place(held: list[ImageJob], vectors: dict[int, np.ndarray], searcher) -> Found:
+    """The model worker's own search, right after generating (settings.SEARCH_IN_MODEL_WORKER): one index query per
+    filter for the batch it still holds, with the vectors it just made. `searcher`: `runtime.search_here()`'s
+    (embedder, index), the embedder the vectors were made with.
+
+    Why: the hand-off to the index worker cost each photo a commit, a message, a queue wait, a claim and a read,
+    about 7 ms of 72 at low load on 2 cores (bench/bench_pipeline.py). Raises when any query fails: the caller then
+    hands the jobs to the index worker as if it had never tried (whose search fails only the job at fault)."""
+    embedder, index = searcher
+    started = hops.now()
+
+    def give_up(job: ImageJob, exc: BaseException) -> None:
+        raise exc
+
+    t0 = time.perf_counter()
+    hits = _find(held, lambda job: vectors[job.pk], index, give_up)
+    return Found(hits, embedder, (time.perf_counter() - t0) * 1000 / len(held), started, hops.now())
+
+
+def complete_in_place(held: list[ImageJob], rows: list[GeneratedImage], fields: dict[int, dict], found: Found,
+                      task_id: str) -> list[int]:
+    """Save the batch's generated rows, the generate stage's fields, the results and `done` in ONE commit; returns
+    the ids that ended done (a job this delivery lost is skipped: its new holder carries on).
+
+    All or nothing: if anything raises, nothing is saved, and the caller hands the jobs to the index worker. A crash
+    before the commit leaves the jobs claimed in `generating`: the leader's redelivery or the sweeper runs them
+    again, as any generate batch."""
+    for job in held:
+        for name, value in fields[job.pk].items():  # what the commit below writes, for the verdict to read
+            if name != "marks":
+                setattr(job, name, value)
+    marks = {hops.SEARCH_HERE: found.started, hops.SEARCHED: found.searched}
+    with transaction.atomic():
+        replace_generated(rows)
+        # Straight from `generating` to `done`, with the generate stage's fields: `searching` would never be seen.
+        return [job.pk for job in held if _complete(job, found.hits[job.pk], found.embedder, task_id, found.search_ms,
+                                                    marks, from_state=State.GENERATING, fields=fields[job.pk])]
+
+
+def _complete(job: ImageJob, hits: list[SearchHit], embedder, task_id: str, search_ms: float, marks: dict,
+              **held) -> bool:
+    """Judge the job's hits by the embedder's confidence gate and write them with `done` (`held`: job_complete's
+    from_state and fields)."""
+    from .confidence import judge
+
+    verdict = judge(job, hits, embedder.gate)
+    return jobs.job_complete(job.pk, task_id, hits, {"search": round(search_ms, 1)}, confident=verdict.confident,
+                             confidence_note=verdict.note, confidence_threshold=embedder.gate.threshold, marks=marks,
+                             **held)
+
+
+def _find(held: list[ImageJob], vector_of, index, give_up) -> dict[int, list[SearchHit]]:
+    """Each held job's hits (its query vector: `vector_of(job)`), querying the index once per filter (garment type,
+    and for a buyer their own items left out). A job whose search fails is passed to `give_up(job, exc)` and left
+    out of the answer; a failing query of several jobs is tried again job by job first, so that only the one that
+    breaks it is given up."""
     vectors, groups = {}, {}
     for job in held:
         try:
-            vectors[job.pk] = _query_vector(job, embedder)
+            vectors[job.pk] = vector_of(job)
         except Exception as exc:
-            log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
-            jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
+            give_up(job, exc)
             continue
         buyer = job.kind == ImageJob.Kind.SEARCH_QUERY
         groups.setdefault((str(job.garment_type), buyer, job.owner_id if buyer else None), []).append(job)
@@ -215,16 +278,14 @@ def _find(held: list[ImageJob], task_id: str, embedder, index) -> dict[int, list
             continue
         except Exception as exc:
             if len(members) == 1:
-                log.error("job %s: search failed\n%s", members[0].pk, traceback.format_exc())
-                jobs.job_fail(members[0].pk, task_id, _reason("searching the catalogue", exc))
+                give_up(members[0], exc)
                 continue
             log.warning("a search of %d jobs failed; each alone\n%s", len(members), traceback.format_exc())
-        for job in members:  # each alone, so only the one that breaks the query fails
+        for job in members:
             try:
                 found.update(_query_group([job], garment, buyer, owner, vectors, index))
             except Exception as exc:
-                log.error("job %s: search failed\n%s", job.pk, traceback.format_exc())
-                jobs.job_fail(job.pk, task_id, _reason("searching the catalogue", exc))
+                give_up(job, exc)
     return found
 
 

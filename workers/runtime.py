@@ -87,6 +87,89 @@ def live_search():
         return embedder, index_lifecycle.search_index(live, embedder.dim)
 
 
+# The model worker's own way to the live collection (search_here): collection name -> VectorIndex, for one address.
+_here: dict = {}
+_here_uri: str | None = None
+_here_failed: dict = {}  # address -> time.monotonic() of its last failure
+HERE_RETRY_S = 30.0  # a failed address is tried again after this (a new owner publishes a new one at once)
+HERE_TIMEOUT_S = 2  # whole seconds (pymilvus bounds its retries only by an int): connect, and each search
+
+
+def search_here():
+    """(embedder, VectorIndex) of the live collection for a process that is NOT the index worker (a model worker
+    searching right after generating: workers.pipeline.find_in_place), or None when it cannot search here and must
+    hand the jobs to the index worker: the setting is off, there is no live collection yet, or the embedded index's
+    owner has published no live address (workers.index_endpoint) or the last try of it failed.
+
+    On a Milvus server the address is the server's; embedded, the milvus-lite server that the index worker's client
+    started for the file. Never opens the file itself, never creates a collection. In the index worker's own process
+    (the tests) its own connection serves."""
+    global _here_uri
+    import time
+
+    from marketplace.catalogue.models import IndexCollection
+    from search.embedders import get_embedder
+
+    if not settings.SEARCH_IN_MODEL_WORKER:
+        return None
+    live = IndexCollection.objects.filter(state=IndexCollection.State.LIVE).first()
+    if live is None or live.finished_at is None:  # no collection yet, or a first one still filling in place
+        return None
+    embedder = get_embedder(live.embedder_version)
+    if "://" in settings.VECTOR_INDEX_URI or _index is not None:
+        from . import index_lifecycle
+
+        return embedder, index_lifecycle.search_index(live, embedder.dim)
+    from . import index_endpoint
+
+    uri = index_endpoint.read(settings.VECTOR_INDEX_URI)
+    if uri is None or time.monotonic() - _here_failed.get(uri, -HERE_RETRY_S) < HERE_RETRY_S:
+        return None
+    with index_lock:
+        if uri != _here_uri:
+            forget_search_here()
+            _here_uri = uri
+        ix = _here.get(live.name)
+        if ix is None or ix.dim != embedder.dim:
+            from search.index import VectorIndex
+
+            try:
+                first = next(iter(_here.values()), None)
+                ix = first.open(live.name, embedder.dim, create=False) if first is not None else VectorIndex(
+                    uri, live.name, embedder.dim, create=False, timeout=HERE_TIMEOUT_S)
+            except Exception as exc:
+                search_here_failed(exc)
+                return None
+            _here[live.name] = ix
+    return embedder, ix
+
+
+def search_here_failed(exc: BaseException | None = None) -> None:
+    """The last search through `search_here` failed: drop the connection and leave that address alone for
+    HERE_RETRY_S (the jobs go to the index worker meanwhile)."""
+    import time
+
+    with index_lock:
+        if _here_uri is not None:
+            _here_failed[_here_uri] = time.monotonic()
+            log.warning("searching the index at %s from this process failed (%s); the index worker searches for "
+                        "the next %.0f s", _here_uri, exc, HERE_RETRY_S)
+        forget_search_here()
+
+
+def forget_search_here() -> None:
+    global _here_uri
+    with index_lock:
+        first = next(iter(_here.values()), None)
+        _here.clear()
+        _here_uri = None
+        if first is not None:
+            try:
+                first.close()
+            except Exception:
+                pass
+
+
 def collection_index(name: str, dim: int, fresh: bool = False, expected_rows: int = 0, create: bool = True):
     """The VectorIndex of collection `name` (created when missing, for `expected_rows`: search.index.index_spec;
     `fresh`: emptied first, for a new build; `create=False`: an alias, never created), through the process's one
@@ -101,6 +184,10 @@ def collection_index(name: str, dim: int, fresh: bool = False, expected_rows: in
                 os.makedirs(os.path.dirname(os.path.abspath(settings.VECTOR_INDEX_URI)), exist_ok=True)
             _index = VectorIndex(settings.VECTOR_INDEX_URI, name, dim, expected_rows=expected_rows, create=create)
             _collections[name] = _index
+            if not _index.server:  # the owner of the file: tell model workers where its server answers searches
+                from . import index_endpoint
+
+                index_endpoint.publish(settings.VECTOR_INDEX_URI)
         ix = _collections.get(name)
         if ix is None or ix.dim != dim:
             ix = _collections[name] = _index.open(name, dim, expected_rows=expected_rows, create=create)

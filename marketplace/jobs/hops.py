@@ -25,6 +25,7 @@ STORED = "stored"  # this job's generated images written to storage (rows are sa
 SEARCH_PUBLISHED = "search_published"  # the hand-off began (the search task, one for the batch, is sent on commit)
 SEARCH_CLAIMED = "search_claimed"  # the index stage is about to claim the row
 SEARCH_STARTED = "search_started"  # claimed, about to query the index
+SEARCH_HERE = "search_here"  # the model worker found the live collection and is about to query it itself
 SEARCHED = "searched"  # results ready, about to write them with `done`
 BATCH_SIZE = "batch_size"  # not a time: how many photos the generate stage ran (and search queried) with this one
 
@@ -42,8 +43,9 @@ HOPS = (
     (SEARCH_PUBLISHED, "hand-off write (publish mark)"),
     (SEARCH_CLAIMED, "commit + send + index queue wait"),
     (SEARCH_STARTED, "index claim"),
+    (SEARCH_HERE, "find the live collection (search in the model worker)"),
     (SEARCHED, "search"),
-    ("finished", "write results + done (the batch's one commit)"),
+    ("finished", "write results + done (the batch's one commit)"),  # in the model worker: with the generated rows
 )
 
 

@@ -37,6 +37,9 @@ class ModelVersion(models.Model):
 
 class ImageJob(models.Model):
     class State(models.TextChoices):
+        # pending -> generating (a model worker decodes, preprocesses, runs G1/G2, embeds and, usually, searches too)
+        # -> done or failed. `preprocessing`: only in the separate CPU layout (PREPROCESS_SEPARATE); `searching`: a
+        # job handed to the index worker's search (the model worker could not reach the index).
         PENDING = "pending"
         PREPROCESSING = "preprocessing"
         GENERATING = "generating"
@@ -144,6 +147,9 @@ class TrainingRun(models.Model):
     heartbeat here instead: hours of training must not depend on broker redelivery (docs/FACTS.md)."""
 
     class State(models.TextChoices):
+        # pending -> generating (a model worker decodes, preprocesses, runs G1/G2, embeds and, usually, searches too)
+        # -> done or failed. `preprocessing`: only in the separate CPU layout (PREPROCESS_SEPARATE); `searching`: a
+        # job handed to the index worker's search (the model worker could not reach the index).
         PENDING = "pending"
         RUNNING = "running"
         DONE = "done"
@@ -177,6 +183,9 @@ class ReindexRun(models.Model):
     """An operator's request to rebuild the vector index; progress is counted in stock images."""
 
     class State(models.TextChoices):
+        # pending -> generating (a model worker decodes, preprocesses, runs G1/G2, embeds and, usually, searches too)
+        # -> done or failed. `preprocessing`: only in the separate CPU layout (PREPROCESS_SEPARATE); `searching`: a
+        # job handed to the index worker's search (the model worker could not reach the index).
         PENDING = "pending"
         RUNNING = "running"
         DONE = "done"

@@ -55,8 +55,10 @@ def suggestions_replace(photo: ListingPhoto, hits: list[SearchHit], limit: int,
     `low_confidence(score)` marks rows that are not confident matches.
 
     Call inside the transaction that finishes the job: delete + insert there makes a re-run exactly-once."""
-    decided = dict(photo.suggestions.exclude(status=Suggestion.Status.PROPOSED).values_list("stock_image_id", "status"))
-    photo.suggestions.all().delete()
+    earlier = list(photo.suggestions.values_list("stock_image_id", "status"))
+    decided = {sid: status for sid, status in earlier if status != Suggestion.Status.PROPOSED}
+    if earlier:  # a first run (the usual case) has nothing to delete: one query fewer in the job's final commit
+        photo.suggestions.all().delete()
     seen, rows = set(), []
     for hit in hits:
         if hit.stock_image_id in seen:

@@ -3,11 +3,12 @@ import io
 
 import pytest
 
+from marketplace.jobs import hops
 from marketplace.jobs.models import GeneratedImage, ImageJob
 from marketplace.listings.models import Listing, Suggestion
 from marketplace.shopping.models import Recommendation
 from tests.integration.helpers import (CATALOGUE_ITEMS, client_for, seed_and_reindex, upload_listing_photo,
-                                       wait_job)
+                                       wait_job, wait_until)
 from workers.catalogue_seed import street_photo
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -34,6 +35,8 @@ def test_seller_upload_ends_with_ranked_suggestions_and_accept_adds_the_image(li
     assert set(job.timings) >= {"decode", "preprocess", "stage1", "stage2", "embed", "search"}
     assert job.model_label and job.preprocess_method in ("keypoints", "shoulders+mask", "mask_bbox", "centre")
     assert GeneratedImage.objects.filter(job=job).count() == 1
+    # The model worker searched the index itself, through the index worker's milvus-lite server: no second task.
+    assert hops.SEARCH_HERE in job.marks and hops.SEARCH_CLAIMED not in job.marks, job.marks
 
     rows = seller.get(f"/api/listings/{listing['id']}/suggestions/").json()
     assert [r["rank"] for r in rows] == list(range(1, min(settings.SUGGESTIONS_PER_PHOTO, CATALOGUE_ITEMS) + 1))
@@ -124,3 +127,27 @@ def test_a_long_poll_answers_the_moment_the_job_ends(live, monkeypatch):
     for bad in ("abc", "-1", "nan", "1000"):
         resp = seller.get(f"{url}?wait={bad}")
         assert resp.status_code == 400 and "wait" in resp.json()
+
+
+def test_with_the_index_worker_down_a_job_is_handed_over_and_ends_done_once_it_is_back(live):
+    """The model worker searches through the index worker's milvus-lite server; with that worker killed (its server
+    stops with it) the model worker hands the job over instead, and the restarted index worker searches it. The
+    restarted worker publishes its new address, and the next photo is searched by the model worker again."""
+    seed_and_reindex()
+    seller = client_for("carol")
+    live.stack.take_down("index")  # kill -9 of its process group
+    try:
+        _, accepted = upload_listing_photo(seller)
+        job_id = accepted["job"]["id"]
+        wait_until(lambda: ImageJob.objects.get(pk=job_id).state == "searching", 90, what="the hand-off")
+        job = ImageJob.objects.get(pk=job_id)
+        assert job.claimed_by == "" and GeneratedImage.objects.filter(job=job).count() == 1
+    finally:
+        live.stack.bring_up("index")
+    job = wait_job(job_id)
+    assert job.state == "done" and hops.SEARCH_CLAIMED in job.marks and hops.SEARCH_HERE not in job.marks, job.error
+    assert Suggestion.objects.filter(photo=job.listing_photo).exists()
+
+    _, accepted = upload_listing_photo(seller, item_index=5)
+    job = wait_job(accepted["job"]["id"])
+    assert job.state == "done" and hops.SEARCH_HERE in job.marks, job.marks

@@ -19,6 +19,7 @@ from PIL import Image
 
 from marketplace.catalogue.models import Item, StockImage
 from marketplace.catalogue.services import item_update
+from marketplace.jobs import hops
 from marketplace.jobs.models import GeneratedImage, ImageJob
 from marketplace.jobs.services import SearchHit
 from marketplace.listings.models import Listing, ListingPhoto, Suggestion
@@ -220,14 +221,29 @@ def no_person_photos():
     }
 
 
-def test_photos_without_a_person_end_done_not_confident_with_every_result_low_confidence(catalogue, gate):
+def generate_and_search(job: ImageJob, n, here: bool) -> ImageJob:
+    """The job through the real generate stage and, where it searches, the search stage: the model worker's own
+    search (`here`, the default) or the hand-off to the index worker (SEARCH_IN_MODEL_WORKER off)."""
+    if here:
+        assert pipeline.generate_stock_image(job.pk, f"gen-{n}") == "done"
+    else:
+        assert pipeline.generate_stock_image(job.pk, f"gen-{n}") == "generated"
+        assert ImageJob.objects.get(pk=job.pk).state == "searching"
+        assert pipeline.search_catalogue(job.pk, f"search-{n}") == "done"
+    job = ImageJob.objects.get(pk=job.pk)
+    assert (hops.SEARCH_HERE in job.marks) == here and (hops.SEARCH_CLAIMED in job.marks) == (not here)
+    return job
+
+
+@pytest.mark.parametrize("here", [True, False], ids=["searched-by-the-model-worker", "handed-to-the-index-worker"])
+def test_photos_without_a_person_end_done_not_confident_with_every_result_low_confidence(catalogue, gate, settings,
+                                                                                         here):
+    settings.SEARCH_IN_MODEL_WORKER = here
     gate(-1.0)  # even a gate that passes any score must not make a photo with no person confident
     buyer, seller = user("bob"), user("sue")
     for n, (name, photo) in enumerate(no_person_photos().items()):
         job = (buyer_job if n % 2 == 0 else seller_job)(buyer if n % 2 == 0 else seller, png(photo))
-        assert pipeline.generate_stock_image(job.pk, f"gen-{n}") == "generated", name
-        assert pipeline.search_catalogue(job.pk, f"search-{n}") == "done", name
-        job = ImageJob.objects.get(pk=job.pk)
+        job = generate_and_search(job, n, here)
         assert job.state == "done" and job.found_no_person, (name, job.preprocess_method, job.warnings)
         assert job.confident is False and job.confidence_note == NO_PERSON_NOTE, name
         rows = (Recommendation.objects.filter(query=job.search_query) if job.search_query_id
@@ -278,9 +294,67 @@ def test_a_portrait_searched_as_a_bottom_ends_done_not_confident_and_says_why(ca
     job = buyer_job(buyer, photo)
     SearchQuery.objects.filter(pk=job.search_query_id).update(garment_type="bottom")
     ImageJob.objects.filter(pk=job.pk).update(garment_type="bottom")
-    assert pipeline.generate_stock_image(job.pk, "gen-portrait") == "generated"
-    assert pipeline.search_catalogue(job.pk, "search-portrait") == "done"
-    job = ImageJob.objects.get(pk=job.pk)
+    job = generate_and_search(job, "portrait", here=True)
     assert job.garment_not_in_photo and not job.found_no_person, job.warnings
     assert job.confident is False and job.confidence_note == GARMENT_MISSING_NOTE
     assert not Recommendation.objects.filter(query=job.search_query, low_confidence=False).exists()
+
+
+# --- the model worker's own search, and its fallback to the index worker ---------------------------------------------
+def assert_handed_to_the_index_worker(job: ImageJob) -> None:
+    """Where the hand-off leaves a job: `searching`, unclaimed, its search task published, one generated image
+    whose files exist, and no results yet."""
+    job = ImageJob.objects.get(pk=job.pk)
+    assert job.state == "searching" and job.claimed_by == "" and job.published_at is not None, job.error
+    rows = list(GeneratedImage.objects.filter(job=job))
+    assert len(rows) == 1 and all(f.storage.exists(f.name) for f in (rows[0].image, rows[0].preprocessed_image))
+    assert not Suggestion.objects.filter(photo=job.listing_photo).exists()
+
+
+def test_when_the_index_cannot_be_queried_from_the_model_worker_the_index_worker_searches_instead(catalogue,
+                                                                                                  monkeypatch):
+    """A failing query (here: a live collection that is gone from the store) saves nothing of the model worker's
+    search: the job is handed to the index worker as if it had never tried, and that search ends it `done`."""
+    embedder = runtime.live_embedder()
+    gone = runtime.index_store().open("stock_images_gone", embedder.dim, create=False)  # a real, failing query
+    monkeypatch.setattr(runtime, "search_here", lambda: (embedder, gone))
+    job = seller_job(user("sue"), png(stock_pil(catalogue[3])))
+    assert pipeline.generate_stock_image(job.pk, "gen") == "generated"
+    assert_handed_to_the_index_worker(job)
+    assert pipeline.search_catalogue(job.pk, "search") == "done"
+    job = ImageJob.objects.get(pk=job.pk)
+    assert job.state == "done" and hops.SEARCH_CLAIMED in job.marks and hops.SEARCH_HERE not in job.marks
+    assert GeneratedImage.objects.filter(job=job).count() == 1
+    assert Suggestion.objects.filter(photo=job.listing_photo).count() == min(ITEMS, 8)
+
+
+def test_when_the_model_workers_commit_fails_nothing_of_it_stays_and_the_index_worker_completes_the_job(
+        catalogue, monkeypatch):
+    """The one commit (generated rows, results, `done`) is rolled back when a write in it raises; the generated rows
+    are then saved by the hand-off (once, with the same files), and the index worker's search writes the results."""
+    from marketplace.jobs import completion
+
+    write, calls = completion.write_results, []
+
+    def fails_first(job, hits, low_confidence):
+        calls.append(job.pk)
+        if len(calls) == 1:
+            raise RuntimeError("database hiccup")
+        write(job, hits, low_confidence)
+
+    monkeypatch.setattr(completion, "write_results", fails_first)
+    job = seller_job(user("sue"), png(stock_pil(catalogue[4])))
+    assert pipeline.generate_stock_image(job.pk, "gen") == "generated"
+    assert_handed_to_the_index_worker(job)
+    assert pipeline.search_catalogue(job.pk, "search") == "done"
+    assert len(calls) == 2 and ImageJob.objects.get(pk=job.pk).state == "done"
+    assert GeneratedImage.objects.filter(job=job).count() == 1
+    assert Suggestion.objects.filter(photo=job.listing_photo).exists()
+
+
+def test_with_the_setting_off_every_search_goes_through_the_index_worker(catalogue, settings):
+    settings.SEARCH_IN_MODEL_WORKER = False
+    assert runtime.search_here() is None
+    job = seller_job(user("sue"), png(stock_pil(catalogue[1])))
+    assert pipeline.generate_stock_image(job.pk, "gen") == "generated"
+    assert_handed_to_the_index_worker(job)
