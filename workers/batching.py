@@ -194,6 +194,17 @@ def _forward(photos: list[Photo], generator, embedder) -> None:
         p.marks[hops.GENERATED] = done
 
 
+def _has_generated(job: ImageJob) -> bool:
+    """Whether the job had a generated image when claimed (the claims read it with the row: no query here)."""
+    from marketplace.jobs.models import GeneratedImage
+
+    try:
+        job.generated
+    except GeneratedImage.DoesNotExist:
+        return False
+    return True
+
+
 def _searcher():
     """`runtime.search_here()`, or None when even looking fails (the index worker searches then)."""
     try:
@@ -212,6 +223,7 @@ def _store_and_hand_on(ready: list[Photo], task_id: str, version, embedder, sear
 
     from .pipeline import _reason, complete_in_place, find_in_place, generated_row, replace_generated
 
+    fresh = {p.job.pk for p in ready if not _has_generated(p.job)}  # before generated_row sets the new one
     rows, fields = [], {}
     for p in ready:
         try:
@@ -238,11 +250,10 @@ def _store_and_hand_on(ready: list[Photo], task_id: str, version, embedder, sear
             runtime.search_here_failed(exc)
     if found is not None:
         try:
-            done = complete_in_place(held, rows, fields, found, task_id)
-        except Exception as exc:  # nothing was saved: the index worker searches instead, as if this never tried
+            done = complete_in_place(held, rows, fields, found, task_id, fresh)
+        except Exception:  # nothing was saved: the index worker searches instead, as if this never tried
             log.warning("jobs %s: completing here failed; handing them to the index worker\n%s", list(fields),
                         traceback.format_exc())
-            runtime.search_here_failed(exc)
             for row in rows:  # the rolled-back insert left them looking saved
                 row.pk, row._state.adding, row._state.db = None, True, None
         else:

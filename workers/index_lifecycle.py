@@ -125,8 +125,10 @@ def _publish_build() -> None:
 
 
 def _retire_grace() -> timedelta:
-    """How long a retired collection is kept: none on milvus-lite (one process, so no search can still be on its way
-    to it), INDEX_RETIRE_GRACE_SECONDS (default 120) on a Milvus server."""
+    """How long a retired collection is kept: none on milvus-lite, INDEX_RETIRE_GRACE_SECONDS (default 120) on a
+    Milvus server. On milvus-lite a model worker's search may still be on its way to it (through the index worker's
+    server: workers.index_endpoint); it then fails, and that batch is searched by the index worker instead, on the
+    live collection (workers.batching: nothing of the failed search is saved)."""
     return timedelta(seconds=0 if _embedded_store() else getattr(settings, "INDEX_RETIRE_GRACE_SECONDS", 120))
 
 

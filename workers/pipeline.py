@@ -15,6 +15,7 @@ import io
 import logging
 import time
 import traceback
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,10 +114,15 @@ def generated_row(job: ImageJob, result, vector: np.ndarray, embedder_version: s
     return gen
 
 
-def replace_generated(rows: list[GeneratedImage]) -> None:
+def replace_generated(rows: list[GeneratedImage], fresh: Collection[int] = ()) -> None:
     """Save these rows, one GeneratedImage per job: a re-run replaces the row (and, once the caller's transaction
-    commits, the files) instead of adding another. Call it inside the transaction that hands the jobs on."""
-    old = list(GeneratedImage.objects.filter(job_id__in=[r.job_id for r in rows]))
+    commits, the files) instead of adding another. Call it inside the transaction that hands the jobs on.
+
+    `fresh`: jobs the caller read, with its claim, as having no generated image: not looked for again (a first run,
+    the usual case, then costs no read). Should another delivery have added one since, the job's one-to-one
+    constraint fails the insert, and with it the caller's transaction."""
+    again = [r.job_id for r in rows if r.job_id not in fresh]
+    old = list(GeneratedImage.objects.filter(job_id__in=again)) if again else []
     if old:
         GeneratedImage.objects.filter(pk__in=[g.pk for g in old]).delete()
 
@@ -226,9 +232,11 @@ def find_in_place(held: list[ImageJob], vectors: dict[int, np.ndarray], searcher
 
 
 def complete_in_place(held: list[ImageJob], rows: list[GeneratedImage], fields: dict[int, dict], found: Found,
-                      task_id: str) -> list[int]:
+                      task_id: str, fresh: Collection[int] = ()) -> list[int]:
     """Save the batch's generated rows, the generate stage's fields, the results and `done` in ONE commit; returns
-    the ids that ended done (a job this delivery lost is skipped: its new holder carries on).
+    the ids that ended done (a job this delivery lost is skipped: its new holder carries on). The jobs are the rows
+    as read with their claims (with their sources): each is completed without being read again. `fresh`: jobs
+    that had no generated image when claimed (`replace_generated`).
 
     All or nothing: if anything raises, nothing is saved, and the caller hands the jobs to the index worker. A crash
     before the commit leaves the jobs claimed in `generating`: the leader's redelivery or the sweeper runs them
@@ -239,22 +247,23 @@ def complete_in_place(held: list[ImageJob], rows: list[GeneratedImage], fields: 
                 setattr(job, name, value)
     marks = {hops.SEARCH_HERE: found.started, hops.SEARCHED: found.searched}
     with transaction.atomic():
-        replace_generated(rows)
+        replace_generated(rows, fresh)
         # Straight from `generating` to `done`, with the generate stage's fields: `searching` would never be seen.
         return [job.pk for job in held if _complete(job, found.hits[job.pk], found.embedder, task_id, found.search_ms,
-                                                    marks, from_state=State.GENERATING, fields=fields[job.pk])]
+                                                    marks, from_state=State.GENERATING, fields=fields[job.pk],
+                                                    held=job)]
 
 
 def _complete(job: ImageJob, hits: list[SearchHit], embedder, task_id: str, search_ms: float, marks: dict,
-              **held) -> bool:
-    """Judge the job's hits by the embedder's confidence gate and write them with `done` (`held`: job_complete's
-    from_state and fields)."""
+              **how) -> bool:
+    """Judge the job's hits by the embedder's confidence gate and write them with `done` (`how`: job_complete's
+    from_state, fields and held)."""
     from .confidence import judge
 
     verdict = judge(job, hits, embedder.gate)
     return jobs.job_complete(job.pk, task_id, hits, {"search": round(search_ms, 1)}, confident=verdict.confident,
                              confidence_note=verdict.note, confidence_threshold=embedder.gate.threshold, marks=marks,
-                             **held)
+                             **how)
 
 
 def _find(held: list[ImageJob], vector_of, index, give_up) -> dict[int, list[SearchHit]]:

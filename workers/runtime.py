@@ -91,7 +91,7 @@ def live_search():
 _here: dict = {}
 _here_uri: str | None = None
 _here_failed: dict = {}  # address -> time.monotonic() of its last failure
-HERE_RETRY_S = 30.0  # a failed address is tried again after this (a new owner publishes a new one at once)
+HERE_RETRY_S = 10.0  # a failed address is tried again after this (a new owner publishes a new one at once)
 HERE_TIMEOUT_S = 2  # whole seconds (pymilvus bounds its retries only by an int): connect, and each search
 
 

@@ -131,7 +131,8 @@ def job_claim(job_id: int, task_id: str, from_states, to_state: str, count_attem
 
 def job_take(job_id: int, task_id: str, from_states, to_state: str) -> ImageJob | None:
     """`job_claim` (counting an attempt) for a stage that reads the row before it claims, to spare deliveries that
-    cannot win the write: ONE read of the row with its source, then the conditional claim, nothing read back.
+    cannot win the write: ONE read of the row with its source and any generated image, then the conditional claim,
+    nothing read back.
 
     The claim's UPDATE also requires the attempts it read, so the row in hand is exactly what the UPDATE left (the
     same values are set on it); if anything took the row in between, it falls back to `job_claim`. None: another
@@ -139,7 +140,7 @@ def job_take(job_id: int, task_id: str, from_states, to_state: str) -> ImageJob 
     Measured: one database round trip fewer per photo, and none for its source (bench/bench_pipeline.py)."""
     now = timezone.now()
     job = ImageJob.objects.filter(lifecycle.free_for(task_id, now), pk=job_id, state__in=list(from_states)) \
-        .select_related("listing_photo", "search_query").first()
+        .select_related("listing_photo", "search_query", "generated").first()
     if job is None:
         return None
     lease = now + timedelta(seconds=settings.JOB_LEASE_SECONDS)
@@ -181,7 +182,8 @@ def jobs_claim_batch(task_id: str, exclude: list[int], limit: int, *, preprocess
                                  state=State.GENERATING,
                                  attempts=F("attempts") + 1, started_at=Coalesce("started_at", timezone.now()))
     batch = []
-    for job in ImageJob.objects.filter(pk__in=taken).select_related("listing_photo", "search_query").order_by("pk"):
+    for job in ImageJob.objects.filter(pk__in=taken).select_related("listing_photo", "search_query", "generated") \
+            .order_by("pk"):
         if job.attempts > settings.JOB_MAX_ATTEMPTS:
             job_fail(job.pk, task_id, f"gave up after {job.attempts - 1} attempts: the worker was lost each time")
         else:
@@ -272,13 +274,14 @@ class SearchHit:
 
 def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict, *, confident: bool | None = None,
                  confidence_note: str = "", confidence_threshold: float | None = None, marks: dict | None = None,
-                 from_state: str = State.SEARCHING, fields: dict | None = None) -> bool:
+                 from_state: str = State.SEARCHING, fields: dict | None = None, held: ImageJob | None = None) -> bool:
     """Write the job's results and its final state in one transaction. Replaces any earlier rows of the same
     source, so a re-run never duplicates; returns False (writing nothing) if this delivery lost the claim.
 
     `from_state`: the state the job is held in (`searching`; `generating` for a model worker that searched itself,
-    workers.pipeline.complete_in_place, whose stage `fields` are written with the same UPDATE: their timings and
-    marks merged with the row's, as the search stage's are).
+    workers.pipeline.complete_in_place, whose stage `fields` are written with the same UPDATE). `held`: the row as
+    that worker read it with its claim (and its source), so it is not read again: the UPDATE is conditional on still
+    holding it, and the stage's `fields` carry the timings and marks to keep (merged with the row's otherwise).
 
     `confident` is the search stage's verdict (None: not judged). Rows are marked `low_confidence` when the job is
     not confident (all of them) or, when it is, those scoring below `confidence_threshold`.
@@ -288,19 +291,28 @@ def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict
     def low_confidence(score: float) -> bool:
         return confident is False or (confident and confidence_threshold is not None and score < confidence_threshold)
 
-    with transaction.atomic(savepoint=False):  # inside a search batch's transaction: part of its one commit
-        # The job's source comes with it: the result writer needs it (`of`: PostgreSQL locks only the job's row).
-        job = ImageJob.objects.select_for_update(of=("self",)).select_related("listing_photo", "search_query").get(
-            pk=job_id)
-        if job.claimed_by != task_id or job.state != from_state:
-            return False
-        completion.write_results(job, hits, low_confidence)
-        fields = dict(fields or {})
-        ImageJob.objects.filter(pk=job_id).update(
+    fields = dict(fields or {})
+
+    def finish(job: ImageJob, base_timings: dict, base_marks: dict) -> int:
+        return ImageJob.objects.filter(pk=job_id, claimed_by=task_id, state=from_state).update(
             state=State.DONE, claimed_by="", lease_expires_at=None, finished_at=timezone.now(), error="",
-            timings={**job.timings, **fields.pop("timings", {}), **timings},
-            marks={**job.marks, **fields.pop("marks", {}), **(marks or {})}, confident=confident,
+            timings={**base_timings, **fields.pop("timings", {}), **timings},
+            marks={**base_marks, **fields.pop("marks", {}), **(marks or {})}, confident=confident,
             confidence_note=confidence_note[:300], **fields)
+
+    with transaction.atomic(savepoint=False):  # inside a search batch's transaction: part of its one commit
+        if held is not None:
+            if not finish(held, {}, {}):
+                return False
+            completion.write_results(held, hits, low_confidence)
+        else:
+            # The job's source comes with it: the result writer needs it (`of`: PostgreSQL locks only the job's row).
+            job = ImageJob.objects.select_for_update(of=("self",)).select_related("listing_photo", "search_query") \
+                .get(pk=job_id)
+            if job.claimed_by != task_id or job.state != from_state:
+                return False
+            completion.write_results(job, hits, low_confidence)
+            finish(job, job.timings, job.marks)
         job_events.announce_end(job_id)
     return True
 

@@ -358,3 +358,19 @@ def test_with_the_setting_off_every_search_goes_through_the_index_worker(catalog
     job = seller_job(user("sue"), png(stock_pil(catalogue[1])))
     assert pipeline.generate_stock_image(job.pk, "gen") == "generated"
     assert_handed_to_the_index_worker(job)
+
+
+def test_a_job_generated_again_keeps_one_generated_image_and_drops_the_old_files(
+        catalogue, django_capture_on_commit_callbacks):
+    """The claim reads whether the job already has a generated image (a retry, a redelivery): the commit then
+    replaces it, and its files go once the commit lands."""
+    job = seller_job(user("sue"), png(stock_pil(catalogue[2])))
+    assert pipeline.generate_stock_image(job.pk, "first") == "done"
+    first = GeneratedImage.objects.get(job=job)
+    ImageJob.objects.filter(pk=job.pk).update(state="pending", claimed_by="", lease_expires_at=None)
+    with django_capture_on_commit_callbacks(execute=True):  # the old files go once the commit lands
+        assert pipeline.generate_stock_image(job.pk, "again") == "done"
+    second = GeneratedImage.objects.get(job=job)
+    assert second.pk != first.pk and not first.image.storage.exists(first.image.name)
+    assert second.image.storage.exists(second.image.name)
+    assert Suggestion.objects.filter(photo=job.listing_photo).count() == min(ITEMS, 8)
