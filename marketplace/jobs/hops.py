@@ -25,7 +25,8 @@ STORED = "stored"  # this job's generated images written to storage (rows are sa
 SEARCH_PUBLISHED = "search_published"  # the hand-off began (the search task, one for the batch, is sent on commit)
 SEARCH_CLAIMED = "search_claimed"  # the index stage is about to claim the row
 SEARCH_STARTED = "search_started"  # claimed, about to query the index
-SEARCH_HERE = "search_here"  # the model worker found the live collection and is about to query it itself
+SEARCH_HERE = "search_here"  # the model worker is about to query the index itself (it looked up the live collection
+# before its forward pass, with the embedder it then used)
 SEARCHED = "searched"  # results ready, about to write them with `done`
 BATCH_SIZE = "batch_size"  # not a time: how many photos the generate stage ran (and search queried) with this one
 
@@ -43,7 +44,7 @@ HOPS = (
     (SEARCH_PUBLISHED, "hand-off write (publish mark)"),
     (SEARCH_CLAIMED, "commit + send + index queue wait"),
     (SEARCH_STARTED, "index claim"),
-    (SEARCH_HERE, "find the live collection (search in the model worker)"),
+    (SEARCH_HERE, "model worker starts its own search"),
     (SEARCHED, "search"),
     ("finished", "write results + done (the batch's one commit)"),  # in the model worker: with the generated rows
 )
