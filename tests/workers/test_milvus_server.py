@@ -235,3 +235,20 @@ def test_two_index_workers_share_one_server_through_a_re_index(on_server, broker
     both = [w.log_path.read_text(errors="replace") for w in workers]
     assert all("workers.index_stock_images" in text or "workers.build_index" in text for text in both)
     assert not any("Traceback" in text for text in both), [t[-3000:] for t in both]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_worker_searches_the_server_itself_through_the_live_alias(on_server):
+    """On a server any process may search: a model worker's `search_here` (a process that never opened the store)
+    answers from the live collection, through its version's alias, and never creates a collection."""
+    from tests.workers.test_index_lifecycle import pil
+
+    rows = server_catalogue(6)
+    runtime._index.close()  # from here on this process is a model worker: it never opened the store
+    runtime._index = None
+    runtime._collections.clear()
+    embedder, ix = runtime.search_here()
+    assert ix.server and embedder.version == OLD
+    assert ix.search(embedder.embed_images([pil(rows[2])]), 3)[0][0].id == rows[2].pk
+    live = IndexCollection.objects.get(state=S.LIVE)
+    assert ix.collection in (live.name, index_lifecycle.alias_for(live.embedder_version))
