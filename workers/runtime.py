@@ -210,6 +210,29 @@ def drop_collection(name: str) -> bool:
         return index_store().drop_collection(name)
 
 
+def _warm_search_here(vector, wait_s: float = 60.0) -> None:
+    """Connect to the index and search once (`search_here`), so that a model worker's first photo does not pay for
+    it: measured 260 ms (the connection and the collection's index description). The index worker starting beside
+    this one may not have published its address yet: try for up to `wait_s`."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        searcher = search_here()
+        if searcher is not None:
+            embedder, ix = searcher
+            try:
+                if len(vector) == embedder.dim:
+                    ix.search(vector[None, :], 1)
+            except Exception as exc:  # e.g. a collection the index worker has yet to (re)create: tasks find out
+                log.info("warm-up search through %s failed: %s", _here_uri or settings.VECTOR_INDEX_URI, exc)
+                forget_search_here()
+            return
+        if not settings.SEARCH_IN_MODEL_WORKER or time.monotonic() >= deadline:
+            return
+        time.sleep(1.0)
+
+
 def warm_up(what: str) -> None:
     """Load what a worker child will need (runs in a background thread; a task arriving meanwhile waits on the lock)."""
     from django.db import connection
@@ -220,7 +243,8 @@ def warm_up(what: str) -> None:
 
             generator, _ = active_generator()
             result = generator.generate(Image.new("RGB", (128, 128), "white"), "top")  # mediapipe, both stages once
-            live_embedder().embed_image(result.stock)  # loads the embedder's weights, runs it once
+            vector = live_embedder().embed_image(result.stock)  # loads the embedder's weights, runs it once
+            _warm_search_here(vector)
         elif what == "preprocess":  # a cpu worker (PREPROCESS_SEPARATE): mediapipe only, no generator forward
             from PIL import Image
 
