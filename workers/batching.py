@@ -29,7 +29,7 @@ from django.conf import settings
 
 from marketplace.jobs import hops, queue
 from marketplace.jobs import services as jobs
-from marketplace.jobs.models import ImageJob
+from marketplace.jobs.models import GeneratedImage, ImageJob
 
 from . import runtime
 
@@ -196,8 +196,6 @@ def _forward(photos: list[Photo], generator, embedder) -> None:
 
 def _has_generated(job: ImageJob) -> bool:
     """Whether the job had a generated image when claimed (the claims read it with the row: no query here)."""
-    from marketplace.jobs.models import GeneratedImage
-
     try:
         job.generated
     except GeneratedImage.DoesNotExist:

@@ -147,9 +147,6 @@ class TrainingRun(models.Model):
     heartbeat here instead: hours of training must not depend on broker redelivery (docs/FACTS.md)."""
 
     class State(models.TextChoices):
-        # pending -> generating (a model worker decodes, preprocesses, runs G1/G2, embeds and, usually, searches too)
-        # -> done or failed. `preprocessing`: only in the separate CPU layout (PREPROCESS_SEPARATE); `searching`: a
-        # job handed to the index worker's search (the model worker could not reach the index).
         PENDING = "pending"
         RUNNING = "running"
         DONE = "done"
@@ -183,9 +180,6 @@ class ReindexRun(models.Model):
     """An operator's request to rebuild the vector index; progress is counted in stock images."""
 
     class State(models.TextChoices):
-        # pending -> generating (a model worker decodes, preprocesses, runs G1/G2, embeds and, usually, searches too)
-        # -> done or failed. `preprocessing`: only in the separate CPU layout (PREPROCESS_SEPARATE); `searching`: a
-        # job handed to the index worker's search (the model worker could not reach the index).
         PENDING = "pending"
         RUNNING = "running"
         DONE = "done"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -123,10 +122,16 @@ def job_claim(job_id: int, task_id: str, from_states, to_state: str, count_attem
                            lease_seconds=settings.JOB_LEASE_SECONDS, **updates):
         return None
     job = ImageJob.objects.get(pk=job_id)
-    if job.attempts > settings.JOB_MAX_ATTEMPTS:
-        job_fail(job_id, task_id, f"gave up after {job.attempts - 1} attempts: the worker was lost each time")
-        return None
-    return job
+    return None if _gave_up(job, task_id) else job
+
+
+def _gave_up(job: ImageJob, task_id: str) -> bool:
+    """A job claimed more than JOB_MAX_ATTEMPTS times fails instead of running again (its worker was lost each
+    time)."""
+    if job.attempts <= settings.JOB_MAX_ATTEMPTS:
+        return False
+    job_fail(job.pk, task_id, f"gave up after {job.attempts - 1} attempts: the worker was lost each time")
+    return True
 
 
 def job_take(job_id: int, task_id: str, from_states, to_state: str) -> ImageJob | None:
@@ -143,7 +148,7 @@ def job_take(job_id: int, task_id: str, from_states, to_state: str) -> ImageJob 
         .select_related("listing_photo", "search_query", "generated").first()
     if job is None:
         return None
-    lease = now + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    lease = lifecycle.lease_until(settings.JOB_LEASE_SECONDS)
     taken = ImageJob.objects.filter(lifecycle.free_for(task_id, now), pk=job_id, state__in=list(from_states),
                                     attempts=job.attempts).update(
         state=to_state, claimed_by=task_id, lease_expires_at=lease, attempts=job.attempts + 1,
@@ -152,10 +157,7 @@ def job_take(job_id: int, task_id: str, from_states, to_state: str) -> ImageJob 
         return job_claim(job_id, task_id, from_states, to_state, count_attempt=True)
     job.state, job.claimed_by, job.lease_expires_at = to_state, task_id, lease
     job.attempts, job.started_at = job.attempts + 1, job.started_at or now
-    if job.attempts > settings.JOB_MAX_ATTEMPTS:
-        job_fail(job_id, task_id, f"gave up after {job.attempts - 1} attempts: the worker was lost each time")
-        return None
-    return job
+    return None if _gave_up(job, task_id) else job
 
 
 def jobs_claim_batch(task_id: str, exclude: list[int], limit: int, *, preprocessed: bool) -> list[ImageJob]:
@@ -184,9 +186,7 @@ def jobs_claim_batch(task_id: str, exclude: list[int], limit: int, *, preprocess
     batch = []
     for job in ImageJob.objects.filter(pk__in=taken).select_related("listing_photo", "search_query", "generated") \
             .order_by("pk"):
-        if job.attempts > settings.JOB_MAX_ATTEMPTS:
-            job_fail(job.pk, task_id, f"gave up after {job.attempts - 1} attempts: the worker was lost each time")
-        else:
+        if not _gave_up(job, task_id):
             batch.append(job)
     return batch
 
