@@ -138,7 +138,11 @@ def under_load(api, photos, uploads: int, concurrency: int, stack, extra_groups:
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(uploads)))
     deadline = time.time() + 600
-    while ImageJob.objects.filter(pk__in=job_ids).exclude(state__in=["done", "failed"]).exists():
+    # Waiting on the id range, not on the list: a query with hundreds of ids every 50 ms cost this process and the
+    # database 1.5 to 4 ms of CPU per photo, taken from the cores being measured (only this run makes jobs now).
+    unfinished = ImageJob.objects.filter(pk__gte=min(job_ids), pk__lte=max(job_ids)) \
+        .exclude(state__in=["done", "failed"])
+    while unfinished.exists():
         assert time.time() < deadline, "jobs did not finish"
         time.sleep(0.05)
     usage = meter.stop()

@@ -246,24 +246,31 @@ def complete_in_place(held: list[ImageJob], rows: list[GeneratedImage], fields: 
             if name != "marks":
                 setattr(job, name, value)
     marks = {hops.SEARCH_HERE: found.started, hops.SEARCHED: found.searched}
+    ending = [(job, _ending(job, found.hits[job.pk], found.embedder, found.search_ms, marks, fields=fields[job.pk]))
+              for job in held]
     with transaction.atomic():
         replace_generated(rows, fresh)
         # Straight from `generating` to `done`, with the generate stage's fields: `searching` would never be seen.
-        return [job.pk for job in held if _complete(job, found.hits[job.pk], found.embedder, task_id, found.search_ms,
-                                                    marks, from_state=State.GENERATING, fields=fields[job.pk],
-                                                    held=job)]
+        return jobs.jobs_complete_held(ending, task_id, State.GENERATING)
 
 
-def _complete(job: ImageJob, hits: list[SearchHit], embedder, task_id: str, search_ms: float, marks: dict,
-              **how) -> bool:
-    """Judge the job's hits by the embedder's confidence gate and write them with `done` (`how`: job_complete's
-    from_state, fields and held)."""
+def _ending(job: ImageJob, hits: list[SearchHit], embedder, search_ms: float, marks: dict,
+            fields: dict | None = None) -> jobs.Completion:
+    """The job's hits judged by the embedder's confidence gate: how it ends."""
     from .confidence import judge
 
     verdict = judge(job, hits, embedder.gate)
-    return jobs.job_complete(job.pk, task_id, hits, {"search": round(search_ms, 1)}, confident=verdict.confident,
-                             confidence_note=verdict.note, confidence_threshold=embedder.gate.threshold, marks=marks,
-                             **how)
+    return jobs.Completion(job.pk, hits, {"search": round(search_ms, 1)}, confident=verdict.confident,
+                           confidence_note=verdict.note, confidence_threshold=embedder.gate.threshold, marks=marks,
+                           fields=fields)
+
+
+def _complete(job: ImageJob, hits: list[SearchHit], embedder, task_id: str, search_ms: float, marks: dict) -> bool:
+    """The index worker's end of a job it claimed for its search: judged, then written with `done`."""
+    end = _ending(job, hits, embedder, search_ms, marks)
+    return jobs.job_complete(job.pk, task_id, hits, end.timings, confident=end.confident,
+                             confidence_note=end.confidence_note, confidence_threshold=end.confidence_threshold,
+                             marks=marks)
 
 
 def _find(held: list[ImageJob], vector_of, index, give_up) -> dict[int, list[SearchHit]]:

@@ -3,7 +3,11 @@
 Every kind of job follows one lifecycle (marketplace.jobs.lifecycle): a claim with a lease kept alive by a heartbeat,
 and a sweeper (every JOB_SWEEP_SECONDS) that publishes again what a crash left behind, so recovery takes a lease,
 not the broker's visibility timeout. Photo stages also ack late (a redelivery is a harmless extra; the claim decides
-who works); training acks early, as it runs far longer than any visibility timeout."""
+who works); training acks early, as it runs far longer than any visibility timeout.
+
+The photo stages store no task result: the job row is the record of each photo (state, error, marks), and the worker
+log has each task's answer. Storing it cost 0.22 ms of the worker's CPU and a Redis write per message, and under load
+15 of every 16 gpu messages only find their job taken by a batch."""
 from celery import shared_task
 
 from marketplace.jobs import services, task_names
@@ -11,17 +15,17 @@ from marketplace.jobs import services, task_names
 from . import pipeline
 
 
-@shared_task(name=task_names.GENERATE_STOCK_IMAGE, bind=True)
+@shared_task(name=task_names.GENERATE_STOCK_IMAGE, bind=True, ignore_result=True)
 def generate_stock_image(self, job_id: int) -> str:
     return pipeline.generate_stock_image(job_id, self.request.id)
 
 
-@shared_task(name=task_names.PREPROCESS_PHOTO, bind=True)
+@shared_task(name=task_names.PREPROCESS_PHOTO, bind=True, ignore_result=True)
 def preprocess_photo(self, job_id: int) -> str:
     return pipeline.preprocess_photo(job_id, self.request.id)
 
 
-@shared_task(name=task_names.SEARCH_CATALOGUE, bind=True)
+@shared_task(name=task_names.SEARCH_CATALOGUE, bind=True, ignore_result=True)
 def search_catalogue(self, job_ids: int | list[int]) -> str:
     """One job (an upload's, or one the sweeper published again) or the photos of one generate batch."""
     return pipeline.search_catalogue(job_ids, self.request.id)

@@ -6,10 +6,13 @@ recommendations for a buyer's search); `services.job_complete` calls it inside t
 job `done`, so the results and the final state are still written together."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
-# writer(job, hits, low_confidence): replaces the job's results; low_confidence(score) says how to mark each row.
-ResultWriter = Callable[[object, list, Callable[[float], bool]], None]
+# writer(results): replaces the results of each (job, hits, low_confidence) of its kind, all at once (a batch of jobs
+# ending in one commit writes them with one read, one delete and one insert, not three queries a job);
+# low_confidence(score) says how to mark each row.
+Result = tuple[object, list, Callable[[float], bool]]
+ResultWriter = Callable[[Sequence[Result]], None]
 _writers: dict[str, ResultWriter] = {}
 
 
@@ -18,9 +21,14 @@ def register(kind: str, writer: ResultWriter) -> None:
     _writers[kind] = writer
 
 
-def write_results(job, hits: list, low_confidence: Callable[[float], bool]) -> None:
-    try:
-        writer = _writers[job.kind]
-    except KeyError:
-        raise LookupError(f"no result writer registered for {job.kind!r} jobs: is its app installed?") from None
-    writer(job, hits, low_confidence)
+def write_results(results: Sequence[Result]) -> None:
+    """Each (job, hits, low_confidence)'s results, by the writer of its job's kind."""
+    by_kind: dict[str, list[Result]] = {}
+    for result in results:
+        by_kind.setdefault(result[0].kind, []).append(result)
+    for kind, group in by_kind.items():
+        try:
+            writer = _writers[kind]
+        except KeyError:
+            raise LookupError(f"no result writer registered for {kind!r} jobs: is its app installed?") from None
+        writer(group)

@@ -10,6 +10,6 @@ class ListingsConfig(AppConfig):
         from marketplace.jobs import completion
         from marketplace.jobs.models import ImageJob
 
-        from .services import job_results_write
+        from .services import jobs_results_write
 
-        completion.register(ImageJob.Kind.LISTING_PHOTO, job_results_write)
+        completion.register(ImageJob.Kind.LISTING_PHOTO, jobs_results_write)

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from django.db import transaction
 
@@ -42,33 +42,38 @@ def listing_photo_create(*, listing: Listing, upload, garment_type: str | None =
         with timed_phase("db"), transaction.atomic():
             with timed_phase("insert"):
                 photo.save()
-                job = job_create(owner=listing.seller, garment_type=garment, listing_photo=photo)
+                job = job_create(owner_id=listing.seller_id, garment_type=garment, listing_photo=photo)
     except BaseException:
         photo.image.delete(save=False)
         raise
     return photo, job
 
 
-def suggestions_replace(photo: ListingPhoto, hits: list[SearchHit], limit: int,
-                        low_confidence: Callable[[float], bool] = lambda score: False) -> list[Suggestion]:
-    """Replace the photo's suggestions with the ranked hits, keeping a seller's earlier accept/reject decisions.
-    `low_confidence(score)` marks rows that are not confident matches.
+def suggestions_replace(results: Sequence[tuple[ListingPhoto, list[SearchHit], Callable[[float], bool]]],
+                        limit: int) -> list[Suggestion]:
+    """Replace each photo's suggestions with its ranked hits, keeping a seller's earlier accept/reject decisions.
+    `results`: (photo, hits, low_confidence), where low_confidence(score) marks rows that are not confident matches.
 
-    Call inside the transaction that finishes the job: delete + insert there makes a re-run exactly-once."""
-    earlier = list(photo.suggestions.values_list("stock_image_id", "status"))
-    decided = {sid: status for sid, status in earlier if status != Suggestion.Status.PROPOSED}
-    if earlier:  # a first run (the usual case) has nothing to delete: one query fewer in the job's final commit
-        photo.suggestions.all().delete()
-    seen, rows = set(), []
-    for hit in hits:
-        if hit.stock_image_id in seen:
-            continue
-        seen.add(hit.stock_image_id)
-        rows.append(Suggestion(photo=photo, stock_image_id=hit.stock_image_id, rank=len(rows) + 1, score=hit.score,
-                               status=decided.get(hit.stock_image_id, Suggestion.Status.PROPOSED),
-                               low_confidence=bool(low_confidence(hit.score))))
-        if len(rows) == limit:
-            break
+    Call inside the transaction that finishes the jobs: delete + insert there makes a re-run exactly-once. All the
+    photos of a batch take one read, one insert, and a delete only where a photo had suggestions (a first run, the
+    usual case, has none)."""
+    earlier = list(Suggestion.objects.filter(photo_id__in=[photo.pk for photo, _, _ in results])
+                   .values_list("photo_id", "stock_image_id", "status"))
+    decided = {(pid, sid): status for pid, sid, status in earlier if status != Suggestion.Status.PROPOSED}
+    if earlier:
+        Suggestion.objects.filter(photo_id__in={pid for pid, _, _ in earlier}).delete()
+    rows = []
+    for photo, hits, low_confidence in results:
+        seen: set[int] = set()
+        for hit in hits:
+            if hit.stock_image_id in seen:
+                continue
+            seen.add(hit.stock_image_id)
+            rows.append(Suggestion(photo=photo, stock_image_id=hit.stock_image_id, rank=len(seen), score=hit.score,
+                                   status=decided.get((photo.pk, hit.stock_image_id), Suggestion.Status.PROPOSED),
+                                   low_confidence=bool(low_confidence(hit.score))))
+            if len(seen) == limit:
+                break
     return Suggestion.objects.bulk_create(rows)
 
 
@@ -128,8 +133,10 @@ def feedback_export(path: str | os.PathLike) -> int:
     return len(rows)
 
 
-def job_results_write(job, hits: list[SearchHit], low_confidence: Callable[[float], bool]) -> None:
-    """A finished listing-photo job's results (registered with marketplace.jobs.completion in ListingsConfig.ready)."""
+def jobs_results_write(results) -> None:
+    """Finished listing-photo jobs' results, (job, hits, low_confidence) each (registered with
+    marketplace.jobs.completion in ListingsConfig.ready)."""
     from django.conf import settings
 
-    suggestions_replace(job.listing_photo, hits, limit=settings.SUGGESTIONS_PER_PHOTO, low_confidence=low_confidence)
+    suggestions_replace([(job.listing_photo, hits, low) for job, hits, low in results],
+                        limit=settings.SUGGESTIONS_PER_PHOTO)

@@ -10,6 +10,6 @@ class ShoppingConfig(AppConfig):
         from marketplace.jobs import completion
         from marketplace.jobs.models import ImageJob
 
-        from .services import job_results_write
+        from .services import jobs_results_write
 
-        completion.register(ImageJob.Kind.SEARCH_QUERY, job_results_write)
+        completion.register(ImageJob.Kind.SEARCH_QUERY, jobs_results_write)

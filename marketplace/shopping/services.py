@@ -1,7 +1,7 @@
 """Buyer use cases: a photo search (which starts a job) and its recommendations."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from django.db import transaction
 
@@ -26,38 +26,43 @@ def search_query_create(*, buyer, upload, garment_type: str):
         with timed_phase("db"), transaction.atomic():
             with timed_phase("insert"):
                 query.save()
-                job = job_create(owner=buyer, garment_type=garment_type, search_query=query)
+                job = job_create(owner_id=buyer.pk, garment_type=garment_type, search_query=query)
     except BaseException:
         query.image.delete(save=False)
         raise
     return query, job
 
 
-def recommendations_replace(query: SearchQuery, hits: list[SearchHit], limit: int,
-                            low_confidence: Callable[[float], bool] = lambda score: False) -> list[Recommendation]:
-    """Replace the query's recommendations: one row per item (its best-scoring stock image), in-stock items that
+def recommendations_replace(results: Sequence[tuple[SearchQuery, list[SearchHit], Callable[[float], bool]]],
+                            limit: int) -> list[Recommendation]:
+    """Replace each query's recommendations: one row per item (its best-scoring stock image), in-stock items that
     are not the buyer's own. The index already filters both inside the vector query; this is the guard for an index
-    one task behind a stock change. `low_confidence(score)` marks rows that are not confident matches.
+    one task behind a stock change. `results`: (query, hits, low_confidence), where low_confidence(score) marks rows
+    that are not confident matches.
 
-    Call inside the transaction that finishes the job, so a re-run never duplicates."""
-    query.recommendations.all().delete()
-    in_stock = set(Item.objects.filter(pk__in={h.item_id for h in hits}, in_stock=True)
-                   .exclude(seller_id=query.buyer_id).values_list("pk", flat=True))
-    seen, rows = set(), []
-    for hit in sorted(hits, key=lambda h: -h.score):
-        if hit.item_id in seen or hit.item_id not in in_stock:
-            continue
-        seen.add(hit.item_id)
-        rows.append(Recommendation(query=query, item_id=hit.item_id, rank=len(rows) + 1, score=hit.score,
-                                   low_confidence=bool(low_confidence(hit.score))))
-        if len(rows) == limit:
-            break
+    Call inside the transaction that finishes the jobs, so a re-run never duplicates. All the queries of a batch take
+    one delete, one read of the items and one insert."""
+    Recommendation.objects.filter(query_id__in=[query.pk for query, _, _ in results]).delete()
+    seller_of = dict(Item.objects.filter(pk__in={h.item_id for _, hits, _ in results for h in hits}, in_stock=True)
+                     .values_list("pk", "seller_id"))
+    rows = []
+    for query, hits, low_confidence in results:
+        seen: set[int] = set()
+        for hit in sorted(hits, key=lambda h: -h.score):
+            if hit.item_id in seen or hit.item_id not in seller_of or seller_of[hit.item_id] == query.buyer_id:
+                continue
+            seen.add(hit.item_id)
+            rows.append(Recommendation(query=query, item_id=hit.item_id, rank=len(seen), score=hit.score,
+                                       low_confidence=bool(low_confidence(hit.score))))
+            if len(seen) == limit:
+                break
     return Recommendation.objects.bulk_create(rows)
 
 
-def job_results_write(job, hits: list[SearchHit], low_confidence: Callable[[float], bool]) -> None:
-    """A finished search job's results (registered with marketplace.jobs.completion in ShoppingConfig.ready)."""
+def jobs_results_write(results) -> None:
+    """Finished search jobs' results, (job, hits, low_confidence) each (registered with marketplace.jobs.completion
+    in ShoppingConfig.ready)."""
     from django.conf import settings
 
-    recommendations_replace(job.search_query, hits, limit=settings.RECOMMENDATIONS_PER_QUERY,
-                            low_confidence=low_confidence)
+    recommendations_replace([(job.search_query, hits, low) for job, hits, low in results],
+                            limit=settings.RECOMMENDATIONS_PER_QUERY)

@@ -84,7 +84,7 @@ def test_an_upload_marks_its_publish_with_the_row_and_a_failed_send_clears_the_m
     photo = ListingPhoto.objects.create(listing=jobs[0].listing_photo.listing,
                                         image=ContentFile(image_bytes(), name="p.jpg"))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        job = services.job_create(owner=jobs[0].owner, garment_type="top", listing_photo=photo)
+        job = services.job_create(owner_id=jobs[0].owner_id, garment_type="top", listing_photo=photo)
     assert ImageJob.objects.get(pk=job.pk).published_at is not None  # written with the row, before the send
     for send in callbacks:  # the commit: the send fails
         send()

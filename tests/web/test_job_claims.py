@@ -148,6 +148,32 @@ def test_heartbeat_keeps_a_short_lease_alive_and_stops_when_the_claim_is_lost(jo
     assert not lifecycle.renew(ImageJob, job.pk, "gen", lease_seconds=1)
 
 
+def test_one_heartbeat_keeps_a_whole_batch_alive_until_it_holds_none(job, settings, transactional_db):
+    """A batch's jobs are renewed by one thread, one UPDATE a beat: a job taken over is left alone, the others are
+    kept; `lost` only once it holds none."""
+    import threading
+    import time
+
+    settings.JOB_LEASE_SECONDS = 1
+    listing = job.listing_photo.listing
+    photos = [ListingPhoto.objects.create(listing=listing, image=ContentFile(image_bytes(), name="p.jpg"))
+              for _ in range(2)]
+    batch = [job] + [ImageJob.objects.create(kind="listing_photo", owner=job.owner, listing_photo=p) for p in photos]
+    ids = [j.pk for j in batch]
+    ImageJob.objects.filter(pk__in=ids).update(state=S.GENERATING, claimed_by="gen",
+                                               lease_expires_at=timezone.now() + timedelta(seconds=1))
+    before = threading.active_count()
+    with services.jobs_heartbeat(ids, "gen") as hb:
+        assert threading.active_count() == before + 1
+        ImageJob.objects.filter(pk=ids[0]).update(claimed_by="other", lease_expires_at=timezone.now())
+        time.sleep(2.2)  # two leases: only the heartbeat keeps the other two
+        rows = {j.pk: j for j in ImageJob.objects.filter(pk__in=ids)}
+        assert rows[ids[0]].claimed_by == "other" and rows[ids[0]].lease_expires_at < timezone.now()
+        assert all(rows[pk].lease_expires_at > timezone.now() for pk in ids[1:]) and not hb.lost.is_set()
+        ImageJob.objects.filter(pk__in=ids[1:]).update(state=S.DONE, claimed_by="")
+        assert hb.lost.wait(3)
+
+
 def test_training_and_reindex_runs_are_claimed_once_and_taken_over_after_a_lapse():
     from marketplace.jobs.models import ReindexRun, TrainingRun
 
@@ -187,3 +213,42 @@ def test_with_separate_preprocessing_a_paused_cpu_queue_holds_pending_jobs_and_g
     QueuePause.objects.filter(queue=settings.QUEUE_CPU).update(paused=False)
     QueuePause.objects.create(queue=settings.QUEUE_GPU, paused=True)
     assert services.jobs_sweep()["image_jobs"] == 1 and published == [job.pk]
+
+
+STAGES = [S.PENDING, S.PREPROCESSING, S.GENERATING]
+
+
+@pytest.mark.parametrize("situation, taken", [
+    ("pending", True),
+    ("held by another live delivery", False),
+    ("held by this very delivery (a redelivery)", True),
+    ("held by another whose lease lapsed", True),
+    ("moved on to searching", False),
+    ("done", False),
+])
+def test_take_reads_the_claim_rule_on_this_database(job, situation, taken):
+    """job_take's first read (plain SQL, lease compared by the database) agrees with the ORM's claim rule; this
+    module also runs on PostgreSQL (tests/integration/test_production_peers.py)."""
+    later = timezone.now() + timedelta(seconds=60)
+    rows = {
+        "pending": {},
+        "held by another live delivery": dict(state=S.GENERATING, claimed_by="other", lease_expires_at=later),
+        "held by this very delivery (a redelivery)": dict(state=S.GENERATING, claimed_by="me", lease_expires_at=later),
+        "held by another whose lease lapsed": dict(state=S.GENERATING, claimed_by="other",
+                                                   lease_expires_at=timezone.now() - timedelta(milliseconds=5)),
+        "moved on to searching": dict(state=S.SEARCHING, claimed_by=""),
+        "done": dict(state=S.DONE),
+    }[situation]
+    ImageJob.objects.filter(pk=job.pk).update(**rows)
+    got = services.job_take(job.pk, "me", STAGES, S.GENERATING)
+    assert (got is not None) == taken
+    row = ImageJob.objects.get(pk=job.pk)
+    if taken:
+        assert (row.state, row.claimed_by, row.attempts) == (S.GENERATING, "me", 1)
+        assert got.listing_photo.pk == job.listing_photo_id and row.lease_expires_at > timezone.now()
+    else:
+        assert row.claimed_by == rows.get("claimed_by", "") and row.attempts == 0
+
+
+def test_take_of_a_job_that_is_not_there(job):
+    assert services.job_take(job.pk + 1000, "me", STAGES, S.GENERATING) is None
