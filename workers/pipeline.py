@@ -251,7 +251,7 @@ def complete_in_place(held: list[ImageJob], rows: list[GeneratedImage], fields: 
     with transaction.atomic():
         replace_generated(rows, fresh)
         # Straight from `generating` to `done`, with the generate stage's fields: `searching` would never be seen.
-        return jobs.jobs_complete_held(ending, task_id, State.GENERATING)
+        return jobs.jobs_complete_held(ending, task_id, State.GENERATING, first=fresh)
 
 
 def _ending(job: ImageJob, hits: list[SearchHit], embedder, search_ms: float, marks: dict,

@@ -146,9 +146,13 @@ class JobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gene
                     "answering: the answer comes the moment it is done or failed (a long poll instead of polling)")])
     def retrieve(self, request, *args, **kwargs):
         wait = _wait_seconds(request)
-        job = self.get_object()
-        if wait and job.state not in (ImageJob.State.DONE, ImageJob.State.FAILED):
-            job = job_services.job_wait_until_ended(job.pk, wait, read=self.get_object)
+        if wait:
+            # One read, not two: the wait subscribes before its first read (job_events.wait_for_end), so that read
+            # answers a job that already ended, and a job that is not the caller's is a 404 before any wait. A long
+            # poll starts while the worker claims the job: on two cores, a read fewer here is a faster claim there.
+            job = job_services.job_wait_until_ended(int(self.kwargs[self.lookup_field]), wait, read=self.get_object)
+        else:
+            job = self.get_object()
         return Response(self.get_serializer(job).data)
 
     @extend_schema(request=None)

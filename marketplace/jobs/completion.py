@@ -6,13 +6,16 @@ recommendations for a buyer's search); `services.job_complete` calls it inside t
 job `done`, so the results and the final state are still written together."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
-# writer(results): replaces the results of each (job, hits, low_confidence) of its kind, all at once (a batch of jobs
-# ending in one commit writes them with one read, one delete and one insert, not three queries a job);
-# low_confidence(score) says how to mark each row.
+# writer(results, first): replaces the results of each (job, hits, low_confidence) of its kind, all at once (a batch
+# of jobs ending in one commit writes them with one read, one delete and one insert, not three queries a job);
+# low_confidence(score) says how to mark each row. `first`: ids of jobs that had no generated image when claimed.
+# A source's results are only ever written in the commit that also holds its job's generated image, so these have
+# none to look for or delete (were some there anyway, the results' unique constraints fail the insert: the commit
+# is rolled back and the job completed by the path that replaces them).
 Result = tuple[object, list, Callable[[float], bool]]
-ResultWriter = Callable[[Sequence[Result]], None]
+ResultWriter = Callable[[Sequence[Result], Collection[int]], None]
 _writers: dict[str, ResultWriter] = {}
 
 
@@ -21,8 +24,8 @@ def register(kind: str, writer: ResultWriter) -> None:
     _writers[kind] = writer
 
 
-def write_results(results: Sequence[Result]) -> None:
-    """Each (job, hits, low_confidence)'s results, by the writer of its job's kind."""
+def write_results(results: Sequence[Result], first: Collection[int] = ()) -> None:
+    """Each (job, hits, low_confidence)'s results, by the writer of its job's kind (`first`: see ResultWriter)."""
     by_kind: dict[str, list[Result]] = {}
     for result in results:
         by_kind.setdefault(result[0].kind, []).append(result)
@@ -31,4 +34,4 @@ def write_results(results: Sequence[Result]) -> None:
             writer = _writers[kind]
         except KeyError:
             raise LookupError(f"no result writer registered for {kind!r} jobs: is its app installed?") from None
-        writer(group)
+        writer(group, first)

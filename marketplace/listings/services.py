@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 from django.db import transaction
 
@@ -50,15 +50,16 @@ def listing_photo_create(*, listing: Listing, upload, garment_type: str | None =
 
 
 def suggestions_replace(results: Sequence[tuple[ListingPhoto, list[SearchHit], Callable[[float], bool]]],
-                        limit: int) -> list[Suggestion]:
+                        limit: int, first: Collection[int] = ()) -> list[Suggestion]:
     """Replace each photo's suggestions with its ranked hits, keeping a seller's earlier accept/reject decisions.
     `results`: (photo, hits, low_confidence), where low_confidence(score) marks rows that are not confident matches.
 
     Call inside the transaction that finishes the jobs: delete + insert there makes a re-run exactly-once. All the
-    photos of a batch take one read, one insert, and a delete only where a photo had suggestions (a first run, the
-    usual case, has none)."""
-    earlier = list(Suggestion.objects.filter(photo_id__in=[photo.pk for photo, _, _ in results])
-                   .values_list("photo_id", "stock_image_id", "status"))
+    photos of a batch take one read, one insert, and a delete only where a photo had suggestions. `first`: photos
+    known to have none (their job's first run: marketplace.jobs.completion), not read."""
+    known = [photo.pk for photo, _, _ in results if photo.pk not in first]
+    earlier = list(Suggestion.objects.filter(photo_id__in=known).values_list("photo_id", "stock_image_id", "status")
+                   ) if known else []
     decided = {(pid, sid): status for pid, sid, status in earlier if status != Suggestion.Status.PROPOSED}
     if earlier:
         Suggestion.objects.filter(photo_id__in={pid for pid, _, _ in earlier}).delete()
@@ -133,10 +134,11 @@ def feedback_export(path: str | os.PathLike) -> int:
     return len(rows)
 
 
-def jobs_results_write(results) -> None:
-    """Finished listing-photo jobs' results, (job, hits, low_confidence) each (registered with
-    marketplace.jobs.completion in ListingsConfig.ready)."""
+def jobs_results_write(results, first: Collection[int] = ()) -> None:
+    """Finished listing-photo jobs' results, (job, hits, low_confidence) each; `first`: ids of jobs on their first
+    run (registered with marketplace.jobs.completion in ListingsConfig.ready)."""
     from django.conf import settings
 
     suggestions_replace([(job.listing_photo, hits, low) for job, hits, low in results],
-                        limit=settings.SUGGESTIONS_PER_PHOTO)
+                        limit=settings.SUGGESTIONS_PER_PHOTO,
+                        first={job.listing_photo_id for job, _, _ in results if job.pk in first})

@@ -1,7 +1,7 @@
 """Buyer use cases: a photo search (which starts a job) and its recommendations."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 from django.db import transaction
 
@@ -34,15 +34,18 @@ def search_query_create(*, buyer, upload, garment_type: str):
 
 
 def recommendations_replace(results: Sequence[tuple[SearchQuery, list[SearchHit], Callable[[float], bool]]],
-                            limit: int) -> list[Recommendation]:
+                            limit: int, first: Collection[int] = ()) -> list[Recommendation]:
     """Replace each query's recommendations: one row per item (its best-scoring stock image), in-stock items that
     are not the buyer's own. The index already filters both inside the vector query; this is the guard for an index
     one task behind a stock change. `results`: (query, hits, low_confidence), where low_confidence(score) marks rows
     that are not confident matches.
 
     Call inside the transaction that finishes the jobs, so a re-run never duplicates. All the queries of a batch take
-    one delete, one read of the items and one insert."""
-    Recommendation.objects.filter(query_id__in=[query.pk for query, _, _ in results]).delete()
+    one delete, one read of the items and one insert; `first`: queries known to have none yet (their job's first
+    run: marketplace.jobs.completion), not deleted from."""
+    known = [query.pk for query, _, _ in results if query.pk not in first]
+    if known:
+        Recommendation.objects.filter(query_id__in=known).delete()
     seller_of = dict(Item.objects.filter(pk__in={h.item_id for _, hits, _ in results for h in hits}, in_stock=True)
                      .values_list("pk", "seller_id"))
     rows = []
@@ -59,10 +62,11 @@ def recommendations_replace(results: Sequence[tuple[SearchQuery, list[SearchHit]
     return Recommendation.objects.bulk_create(rows)
 
 
-def jobs_results_write(results) -> None:
-    """Finished search jobs' results, (job, hits, low_confidence) each (registered with marketplace.jobs.completion
-    in ShoppingConfig.ready)."""
+def jobs_results_write(results, first: Collection[int] = ()) -> None:
+    """Finished search jobs' results, (job, hits, low_confidence) each; `first`: ids of jobs on their first run
+    (registered with marketplace.jobs.completion in ShoppingConfig.ready)."""
     from django.conf import settings
 
     recommendations_replace([(job.search_query, hits, low) for job, hits, low in results],
-                            limit=settings.RECOMMENDATIONS_PER_QUERY)
+                            limit=settings.RECOMMENDATIONS_PER_QUERY,
+                            first={job.search_query_id for job, _, _ in results if job.pk in first})

@@ -124,6 +124,8 @@ def test_a_long_poll_answers_the_moment_the_job_ends(live, monkeypatch):
     assert time.time() - finished < 5  # answered at the end, not at a re-read
     started = time.monotonic()
     assert seller.get(f"{url}?wait=20").json()["state"] == "done" and time.monotonic() - started < 1  # ended: at once
+    started = time.monotonic()
+    assert client_for("eve").get(f"{url}?wait=20").status_code == 404 and time.monotonic() - started < 1  # not hers
     for bad in ("abc", "-1", "nan", "1000"):
         resp = seller.get(f"{url}?wait={bad}")
         assert resp.status_code == 400 and "wait" in resp.json()

@@ -3,7 +3,7 @@ photo's and each query's rows must still be exactly what writing them one by one
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from marketplace.catalogue.models import Item, StockImage
 from marketplace.jobs import services
@@ -95,3 +95,19 @@ def test_a_batch_ends_only_the_jobs_it_still_holds_and_writes_only_their_results
     lost = ImageJob.objects.get(pk=jobs[1].pk)
     assert (lost.state, lost.claimed_by) == (S.GENERATING, "another")
     assert not Suggestion.objects.filter(photo=jobs[1].listing_photo).exists()
+
+
+def test_a_first_run_is_not_read_for_earlier_suggestions_and_cannot_duplicate_them(shop, django_assert_num_queries):
+    """A job on its first run (no generated image when claimed) has no results: its photo is not read for them.
+    Were it wrong, the unique constraints fail the insert (the caller's commit is rolled back) rather than add a
+    second set."""
+    _, stock = shop
+    photo = photo_of(user("sue"))
+    hits = hits_of(stock, [0.9, 0.8])
+    with django_assert_num_queries(1):  # the insert alone
+        suggestions_replace([(photo, hits, lambda score: False)], limit=8, first={photo.pk})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        suggestions_replace([(photo, hits, lambda score: False)], limit=8, first={photo.pk})
+    suggestions_replace([(photo, hits[::-1], lambda score: False)], limit=8)  # not a first run: replaced
+    assert list(Suggestion.objects.filter(photo=photo).order_by("rank").values_list("stock_image_id", flat=True)) \
+        == [stock[1].pk, stock[0].pk]

@@ -164,10 +164,10 @@ def test_a_job_whose_results_cannot_be_written_fails_alone_and_the_rest_of_its_b
     bad = searching_with(seller_job(sue, png(stock_pil(catalogue[2]))), stock_pil(catalogue[2]))
     write = completion.write_results
 
-    def failing_for_bad(results):
+    def failing_for_bad(results, first=()):
         if any(job.pk == bad.pk for job, _, _ in results):
             raise RuntimeError("disk full")
-        write(results)
+        write(results, first)
 
     monkeypatch.setattr(completion, "write_results", failing_for_bad)
     assert pipeline.search_catalogue([good[0].pk, bad.pk, good[1].pk], "batch") == "searched 2 of 3"
@@ -336,11 +336,11 @@ def test_when_the_model_workers_commit_fails_nothing_of_it_stays_and_the_index_w
 
     write, calls = completion.write_results, []
 
-    def fails_first(results):
+    def fails_first(results, first=()):
         calls.append([job.pk for job, _, _ in results])
         if len(calls) == 1:
             raise RuntimeError("database hiccup")
-        write(results)
+        write(results, first)
 
     monkeypatch.setattr(completion, "write_results", fails_first)
     job = seller_job(user("sue"), png(stock_pil(catalogue[4])))
