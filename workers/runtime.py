@@ -36,8 +36,9 @@ def active_generator():
     """(generator, ModelVersion or None). Falls back to the shipped checkpoint, else an untrained seeded model."""
     global _generator, _generator_key
     from marketplace.jobs.models import ModelVersion
+    from marketplace.plain_reads import first_where
 
-    version = ModelVersion.objects.filter(is_active=True).first()
+    version = first_where(ModelVersion, is_active=True)  # every batch: the cheap read
     key = (version.pk, version.checkpoint) if version else "default"
     with _lock:
         if key != _generator_key:
@@ -108,11 +109,12 @@ def search_here():
     import time
 
     from marketplace.catalogue.models import IndexCollection
+    from marketplace.plain_reads import first_where
     from search.embedders import get_embedder
 
     if not settings.SEARCH_IN_MODEL_WORKER:
         return None
-    live = IndexCollection.objects.filter(state=IndexCollection.State.LIVE).first()
+    live = first_where(IndexCollection, state=IndexCollection.State.LIVE)
     if live is None or live.finished_at is None:  # no collection yet, or a first one still filling in place
         return None
     embedder = get_embedder(live.embedder_version)

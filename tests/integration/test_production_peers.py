@@ -20,10 +20,11 @@ pytestmark = [pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
 # Uploads to done, a worker killed mid-job, and two workers claiming side by side: the job-handling guarantees that
-# depend on the database's locking and the broker; and the claim rules, read in part by plain SQL (job_take). About
+# depend on the database's locking and the broker; and the claim rules and per-batch reads, in part plain SQL. About
 # a minute on two cores.
 ON_PEERS = [
     "tests/web/test_job_claims.py",
+    "tests/web/test_plain_reads.py",
     "tests/integration/test_pipeline.py",
     "tests/integration/test_crash_recovery.py",
     "tests/integration/test_two_model_workers.py",
