@@ -323,29 +323,24 @@ class Completion:
 
 
 def job_complete(job_id: int, task_id: str, hits: list[SearchHit], timings: dict, *, confident: bool | None = None,
-                 confidence_note: str = "", confidence_threshold: float | None = None, marks: dict | None = None,
-                 from_state: str = State.SEARCHING, fields: dict | None = None, held: ImageJob | None = None) -> bool:
-    """Write the job's results and its final state in one transaction. Replaces any earlier rows of the same
-    source, so a re-run never duplicates; returns False (writing nothing) if this delivery lost the claim.
-
-    `from_state`: the state the job is held in (`searching`; `generating` for a model worker that searched itself,
-    workers.pipeline.complete_in_place, whose stage `fields` are written with the same UPDATE). `held`: the row as
-    that worker read it with its claim (and its source), so it is not read again (`jobs_complete_held`). The verdict
-    and `fields`: `Completion`.
+                 confidence_note: str = "", confidence_threshold: float | None = None, marks: dict | None = None
+                 ) -> bool:
+    """Write the job's results and its final state in one transaction (the index worker's search, which holds the
+    job in `searching`). Replaces any earlier rows of the same source, so a re-run never duplicates; returns False
+    (writing nothing) if this delivery lost the claim. The verdict: `Completion`. A model worker that searched
+    itself completes the rows it already holds with `jobs_complete_held`.
 
     The results themselves are written by the app that owns the job's source (listings, shopping), registered in
     `completion`: this module stays below the domain apps."""
-    ending = Completion(job_id, hits, timings, confident, confidence_note, confidence_threshold, marks, fields)
-    if held is not None:
-        return bool(jobs_complete_held([(held, ending)], task_id, from_state))
+    ending = Completion(job_id, hits, timings, confident, confidence_note, confidence_threshold, marks)
     with transaction.atomic(savepoint=False):  # inside a search batch's transaction: part of its one commit
         # The job's source comes with it: the result writer needs it (`of`: PostgreSQL locks only the job's row).
         job = ImageJob.objects.select_for_update(of=("self",)).select_related("listing_photo", "search_query") \
             .get(pk=job_id)
-        if job.claimed_by != task_id or job.state != from_state:
+        if job.claimed_by != task_id or job.state != State.SEARCHING:
             return False
         completion.write_results([(job, hits, ending.low_confidence)])
-        ending.finish(task_id, from_state, job.timings, job.marks)
+        ending.finish(task_id, State.SEARCHING, job.timings, job.marks)
         job_events.announce_end(job_id)
     return True
 
