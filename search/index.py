@@ -25,7 +25,9 @@ before it goes live) while searches never wait for a time tick; aliases (`point_
 """
 from __future__ import annotations
 
+import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -43,6 +45,21 @@ IVF_NPROBE = 32
 _CATEGORY_MAX = 16
 # Bump when the collection's fields change: the version is part of the collection name (see collection_name).
 SCHEMA_VERSION = 2
+log = logging.getLogger(__name__)
+
+
+# A search the server's proxy could not route (its shard leaders were being refreshed: an alias moved) is sent
+# again after each of these pauses (seconds): see VectorIndex._search_once.
+SEARCH_RETRY_PAUSES = (0.05, 0.2, 0.5)
+_ROUTING_ERRORS = ("failed to get delegator", "can not find client of node", "no available shard leaders",
+                   "shard leader")
+
+
+def is_routing_error(exc: BaseException) -> bool:
+    """True for a server's answer that it could not route a request to a query node this instant (a proxy between
+    shard leaders), which says nothing about the collection: worth sending again."""
+    text = str(exc).lower()
+    return type(exc).__name__ == "MilvusException" and any(marker in text for marker in _ROUTING_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -255,14 +272,34 @@ class VectorIndex:
         limit = {"timeout": self.timeout} if self.timeout is not None else {}
         out: list[list[Hit]] = []
         for start in range(0, len(vectors), SEARCH_BATCH):
-            res = self._client.search(
-                self.collection, data=[v.tolist() for v in vectors[start:start + SEARCH_BATCH]], limit=k,
+            res = self._search_once(
+                data=[v.tolist() for v in vectors[start:start + SEARCH_BATCH]], limit=k,
                 filter=flt, output_fields=["item_id"], search_params=self.search_params(), **limit,
             )
             out.extend(
                 [Hit(int(h["id"]), int(h["entity"]["item_id"]), float(h["distance"])) for h in hits] for hits in res
             )
         return out
+
+    def _search_once(self, **kwargs) -> list:
+        """One search call; on a server, a search that meets the server between shard leaders is sent again.
+
+        While an alias moves to another collection (a re-index going live) the server's proxy refreshes its shard
+        leaders, and a search landing in that moment can fail with "failed to get delegator -1 for channel ...: can
+        not find client of node -1" although both collections are loaded and whole (seen in CI on the `milvus` 2.3.5
+        standalone server, tests/workers/test_milvus_server.py). Such an answer is about routing, never about the
+        data, so it is retried after a short pause, SEARCH_RETRY_PAUSES in all; any other error goes to the caller
+        at once."""
+        for pause in (*SEARCH_RETRY_PAUSES, None):
+            try:
+                return self._client.search(self.collection, **kwargs)
+            except Exception as exc:
+                if pause is None or not self.server or not is_routing_error(exc):
+                    raise
+                log.warning("search of %s between shard leaders, sent again in %.2f s: %s", self.collection, pause,
+                            str(exc)[:200])
+                time.sleep(pause)
+        raise AssertionError("unreachable")
 
     def insert(self, ids: Sequence[int], vectors: np.ndarray, item_ids: Sequence[int], categories: Sequence[str],
                in_stock: Sequence[bool]) -> int:

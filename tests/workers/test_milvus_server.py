@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.utils import timezone
@@ -252,3 +253,46 @@ def test_a_model_worker_searches_the_server_itself_through_the_live_alias(on_ser
     assert ix.search(embedder.embed_images([pil(rows[2])]), 3)[0][0].id == rows[2].pk
     live = IndexCollection.objects.get(state=S.LIVE)
     assert ix.collection in (live.name, index_lifecycle.alias_for(live.embedder_version))
+
+
+def test_a_search_the_server_cannot_route_this_instant_is_sent_again_and_other_errors_are_not(milvus_server, caplog):
+    """What a re-index's switch did to two searches in CI: the proxy, between shard leaders as the alias moved,
+    answered "failed to get delegator -1". A real collection on the real server; the first call of each search
+    meets that answer (the server's own words), the retry the server itself."""
+    from pymilvus.exceptions import MilvusException
+
+    from search.index import VectorIndex, is_routing_error
+
+    index = VectorIndex(milvus_server, "routing_retry_test", 4)
+    real_search, calls = index._client.search, []
+    try:
+        index.insert([1, 2, 3], np.eye(4, dtype=np.float32)[:3], [10, 20, 30], ["top"] * 3, [True] * 3)
+        index.count(strong=True)
+
+        def search_meeting(error):
+            def search(*args, **kwargs):
+                calls.append(error)
+                if len(calls) == 1:
+                    raise error
+                return real_search(*args, **kwargs)
+            return search
+
+        routing = MilvusException(code=65535, message="failed to get delegator -1 for channel by-dev-rootcoord-dml_3_"
+                                                      "470953632580115231v0: can not find client of node -1")
+        assert is_routing_error(routing)
+        index._client.search = search_meeting(routing)
+        hits = index.search(np.eye(4, dtype=np.float32)[1], 3)[0]
+        assert [h.item_id for h in hits][0] == 20 and len(hits) == 3 and len(calls) == 2
+        assert "between shard leaders" in caplog.text
+
+        calls.clear()  # an error about the collection itself goes to the caller at once
+        missing = MilvusException(code=100, message="collection not found[collection=routing_retry_test]")
+        assert not is_routing_error(missing) and not is_routing_error(RuntimeError("failed to get delegator"))
+        index._client.search = search_meeting(missing)
+        with pytest.raises(MilvusException, match="collection not found"):
+            index.search(np.eye(4, dtype=np.float32)[1], 3)
+        assert len(calls) == 1
+    finally:
+        index._client.search = real_search
+        index.drop()
+        index.close()
