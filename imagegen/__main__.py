@@ -32,14 +32,27 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--base-width", type=int, default=32, help="generator width (default 32: ~8 M parameters at 64 px)")
-    p.add_argument("--arch", choices=("v1", "v2"), default="v1",
+    p.add_argument("--arch", choices=("v1", "v2", "v3"), default="v1",
                    help="v1: the shipped architecture (default); v2: garment-type conditioning in every network, "
-                        "resize-conv up-sampling, spectral-normalised discriminators (imagegen.networks.ARCHS). "
-                        "A --resume must use the run's own arch")
+                        "resize-conv up-sampling, spectral-normalised discriminators; v3: v2 with a G1 that warps "
+                        "the photo's own pixels and a G2 that refines G1's image (imagegen.networks.ARCHS, "
+                        "imagegen.warping). A --resume must use the run's own arch")
+    p.add_argument("--levels", type=int, default=0,
+                   help="U-Net levels (default: from --size); 6 trains a 128 px model's networks on 64 px images")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start G1/G2 from this generator checkpoint (the next leg of a progressive run, or a "
+                        "committed milestone); discriminators and optimisers start fresh")
+    p.add_argument("--warp-weight", type=float, default=None,
+                   help="v3: multi-scale warp L1 weight (default 10 for v3, else 0)")
+    p.add_argument("--tv-weight", type=float, default=None,
+                   help="v3: flow total-variation weight (default 1 for v3, else 0)")
+    p.add_argument("--perceptual-weight", type=float, default=0.0,
+                   help="EfficientNet-Lite0 perceptual loss weight (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA, and CPUs with AVX512-BF16)")
     p.add_argument("--channels-last", action="store_true", help="NHWC layout (CUDA only)")
     p.add_argument("--fm-weight", type=float, default=0.0,
                    help="feature-matching loss weight (pix2pixHD: 10; default 0, the shipped recipe)")
@@ -50,6 +63,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--sample-every", type=int, default=500)
     p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep every --checkpoint-every generator checkpoint as OUT/checkpoints/step_N.pt")
     p.set_defaults(func=_cmd_train)
 
 
@@ -70,6 +85,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from imagegen.offline.data import PairDataset, read_manifest
     from imagegen.offline.train import TrainConfig, train
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     records = read_manifest(args.data)
     train_records = [r for r in records if r.split == "train"]
     val_records = [r for r in records if r.split == "val"]
@@ -82,11 +101,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"train: {len(train_set)} photos of {train_set.num_items} items"
           + (f"; val: {len(val_set)} photos" if val_set is not None else "") + f"; fingerprint {train_set.fingerprint}")
 
+    flow_defaults = {"warp": 10.0, "tv": 1.0} if args.arch == "v3" else {"warp": 0.0, "tv": 0.0}
     config = TrainConfig(image_size=args.size, base_width=args.base_width, arch=args.arch, batch_size=args.batch_size,
-                         lr=args.lr, fm_weight=args.fm_weight,
+                         lr=args.lr, fm_weight=args.fm_weight, levels=args.levels,
+                         init=str(args.init) if args.init else None,
+                         warp_weight=args.warp_weight if args.warp_weight is not None else flow_defaults["warp"],
+                         tv_weight=args.tv_weight if args.tv_weight is not None else flow_defaults["tv"],
+                         perceptual_weight=args.perceptual_weight,
                          seed=args.seed, device=args.device, amp=args.amp, channels_last=args.channels_last,
                          num_workers=args.workers, log_every=args.log_every, sample_every=args.sample_every,
-                         checkpoint_every=args.checkpoint_every, half=args.half, resume=args.resume,
+                         checkpoint_every=args.checkpoint_every,
+                         keep_checkpoints=args.keep_checkpoints, half=args.half, resume=args.resume,
                          steps=args.steps, **({"epochs": args.epochs} if args.epochs is not None else {}))
     result = train(config, train_set, args.out, val_set=val_set)
     summary = {"checkpoint": str(result.checkpoint_path), "step": result.step, "total_steps": result.total_steps,

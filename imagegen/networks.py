@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from imagegen.conditioning import DEFAULT_GARMENTS, GarmentFiLM, GarmentInput, garment_indices, run_block
+from imagegen.warping import FlowGenerator, ResidualRefiner
 
 NORMS = ("instance", "batch", "none")
 UPSAMPLES = ("transpose", "nearest", "bilinear")
@@ -41,7 +42,11 @@ UPSAMPLES = ("transpose", "nearest", "bilinear")
 ARCHS: dict[str, dict] = {
     "v1": {"garments": (), "upsample": "transpose", "spectral_norm": False},
     "v2": {"garments": DEFAULT_GARMENTS, "upsample": "nearest", "spectral_norm": True},
+    # issue #24: v2 plus a G1 that warps the photo's own pixels (appearance flow) and a G2 that refines G1's image
+    "v3": {"garments": DEFAULT_GARMENTS, "upsample": "nearest", "spectral_norm": True, "g1": "flow",
+           "g2_residual": True},
 }
+G1_KINDS = ("unet", "flow")
 
 
 @dataclass
@@ -82,6 +87,18 @@ class GANConfig:
     constant, so the Ds cannot win by growing their weights; steadier training, especially at 128 px and up.
     The Ds are thrown away after training, so this never touches inference or the generator checkpoint."""
 
+    levels: int = 0
+    """U-Net down-sampling levels; 0 (the default) derives them from ``image_size`` (see ``unet_levels``). Set it to
+    train a larger model's exact architecture at a smaller size first (progressive training, issue #24: a 128 px
+    model's 6 levels on 64 px images, then ``--init`` at 128 px): convolutions do not care about the image size, so
+    the weights carry over."""
+    g1: str = "unet"
+    """G1's kind: "unet" (v1, v2: draws the stage-1 image) or "flow" (v3: warps the photo by a predicted affine
+    transform plus appearance flow and fills what the photo does not show, ``imagegen.warping.FlowGenerator``)."""
+    g2_residual: bool = False
+    """G2 returns G1's image plus a learnt correction (``imagegen.warping.ResidualRefiner``) instead of a new
+    image: with a warping G1 the texture is already right and G2's job is to clean it, not to redraw it."""
+
     def __post_init__(self) -> None:
         if self.image_size < 32 or self.image_size > 512 or self.image_size & (self.image_size - 1):
             raise ValueError(f"image_size must be a power of two between 32 and 512, got {self.image_size}")
@@ -97,6 +114,13 @@ class GANConfig:
         if self.upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
         self.spectral_norm = bool(self.spectral_norm)
+        if self.g1 not in G1_KINDS:
+            raise ValueError(f"g1 must be one of {G1_KINDS}, got {self.g1!r}")
+        self.g2_residual = bool(self.g2_residual)
+        self.levels = int(self.levels)
+        if self.levels and not 2 <= self.levels <= int(math.log2(self.image_size)):
+            raise ValueError(f"levels must be 0 (derived) or 2..{int(math.log2(self.image_size))} at "
+                             f"{self.image_size} px, got {self.levels}")
 
     @classmethod
     def for_arch(cls, arch: str, **fields_) -> "GANConfig":
@@ -107,9 +131,12 @@ class GANConfig:
 
     @property
     def arch(self) -> str:
-        """The ``ARCHS`` name this config's options match, or "custom"."""
+        """The ``ARCHS`` name this config's options match, or "custom". An option a preset does not name must be at
+        its default (v1's value), so v2's options alone, a subset of v3's, do not make a v3 config "v2"."""
+        defaults = {f.name: f.default for f in fields(self)}
+        keys = {k for options in ARCHS.values() for k in options}
         for name, options in ARCHS.items():
-            if all(getattr(self, k) == v for k, v in options.items()):
+            if all(getattr(self, k) == options.get(k, defaults[k]) for k in keys):
                 return name
         return "custom"
 
@@ -132,7 +159,7 @@ class GANConfig:
         pix2pix goes down to 1x1; stopping at 2x2 keeps instance norm meaningful on the innermost decoder level
         and costs nothing in receptive field at these sizes.
         """
-        return int(math.log2(self.image_size)) - 1
+        return self.levels or int(math.log2(self.image_size)) - 1
 
     def to_dict(self) -> dict:
         """Plain JSON-able values (``garments`` as a list), the form stored in checkpoints and config.json."""
@@ -388,9 +415,16 @@ def build_generators(cfg: GANConfig) -> tuple[UNet, UNet]:
     Both take the garment indices when ``cfg`` is conditioned: ``g1(photo, garment)``, ``g2(combined, garment)``.
     """
     options = dict(n_garments=len(cfg.garments), upsample=cfg.upsample)
-    g1 = UNet(3, 3, cfg.unet_levels, cfg.base_width, cfg.norm, cfg.dropout, **options)
-    g2 = UNet(6, 3, cfg.unet_levels, cfg.base_width, cfg.norm, cfg.dropout, **options)
-    return init_weights(g1), init_weights(g2)
+    if cfg.g1 == "flow":  # a v3 G1: warp the photo (imagegen.warping); 6 outputs: flow, visibility, residual
+        unet = UNet(3, 6, cfg.unet_levels, cfg.base_width, cfg.norm, cfg.dropout, **options)
+        g1 = init_weights(FlowGenerator(unet, bottleneck_width=cfg.base_width * min(2 ** (cfg.unet_levels - 1), 8)))
+        g1.reset_affine()
+    else:
+        g1 = init_weights(UNet(3, 3, cfg.unet_levels, cfg.base_width, cfg.norm, cfg.dropout, **options))
+    g2 = init_weights(UNet(6, 3, cfg.unet_levels, cfg.base_width, cfg.norm, cfg.dropout, **options))
+    if cfg.g2_residual:
+        g2 = ResidualRefiner(g2)
+    return g1, g2
 
 
 def build_discriminators(cfg: GANConfig) -> dict[str, PatchDiscriminator]:

@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,10 +47,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imagegen.checkpoint import load_training_state, save_checkpoint, save_training_state
+from imagegen.checkpoint import load_checkpoint, load_training_state, save_checkpoint, save_training_state
 from imagegen.conditioning import DEFAULT_GARMENTS
 from imagegen.networks import (ARCHS, GANConfig, association_garments, association_pairs, build_discriminators,
                                build_generators, combine)
+from imagegen.warping import flow_tv, warp_pyramid_l1
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +91,31 @@ class TrainConfig:
     and on the generated one, for G1 through D_real and D_assoc1, for G2 through D_assoc2. 0 (the default, and the
     shipped model's recipe) leaves it out; pix2pixHD uses 10. It is what lets stripes and checks survive beside
     the pixel losses, which are minimised by their blurred average (ablation: ``docs/generator_v2/README.md``)."""
+    warp_weight: float = 0.0
+    """Flow G1 (arch "v3") only: weight of ``imagegen.warping.warp_pyramid_l1``, the garment-weighted L1 of the
+    photo warped alone (before the visibility mask) at 4 scales: what teaches the warp to bring the garment's own
+    pixels over. The CLI's v3 default is 10."""
+    tv_weight: float = 0.0
+    """Flow G1 only: weight of the flow's total variation in pixels (``imagegen.warping.flow_tv``), so the warp
+    bends the garment without tearing it. The CLI's v3 default is 1 (at 0.1 the flow of a first run's 250th step
+    moved neighbouring pixels 1.9 px apart on average and tore stripes)."""
+    perceptual_weight: float = 0.0
+    """L1 between ImageNet EfficientNet-Lite0 features of the generated and the real catalogue image
+    (``imagegen.offline.perceptual``), for G1 and G2; 0 leaves it out."""
+    levels: int = 0
+    """U-Net levels (``GANConfig.levels``); 0 derives them from ``image_size``. A 64 px leg of a 128 px run sets 6."""
+    init: str | None = None
+    """A generator checkpoint whose G1/G2 weights start this run (the discriminators and optimisers start fresh):
+    the next leg of progressive training (64 -> 128 px), or a committed milestone continued on a fresh machine.
+    Its architecture must match this run's but for ``image_size``."""
     # --- runtime ---
     seed: int = 0
     device: str = "auto"
     """"auto" -> cuda if available else cpu; or any torch device string."""
     amp: bool = False
-    """CUDA only: bfloat16 autocast (no loss scaler needed, unlike float16). Ignored on CPU."""
+    """bfloat16 autocast (no loss scaler needed, unlike float16), on CUDA and on CPU (issue #24: a 128 px v2 step
+    of 16 pairs on this project's AVX512-BF16 CPU, 2.17 -> 1.36 s). Losses, the warp's grid and sampling stay
+    float32."""
     channels_last: bool = False
     """CUDA only: NHWC memory layout, faster convolutions on tensor cores. Ignored on CPU."""
     num_workers: int = 0
@@ -104,6 +125,9 @@ class TrainConfig:
     """Steps between log lines, progress-bar updates and ``on_progress`` calls (the Celery heartbeat)."""
     sample_every: int = 500
     checkpoint_every: int = 1000
+    keep_checkpoints: bool = False
+    """Also keep a copy of the generator checkpoint of every ``checkpoint_every`` step as
+    ``checkpoints/step_NNNNNN.pt`` (a long run's milestones; an ablation reads its equal-step point from them)."""
     half: bool = False
     """Store the generator checkpoint's weights as float16 (half the file size; loads back as float32)."""
     resume: bool = False
@@ -116,7 +140,8 @@ class TrainConfig:
 
     def gan_config(self) -> GANConfig:
         return GANConfig.for_arch(self.arch, image_size=self.image_size, base_width=self.base_width,
-                                  disc_width=self.disc_width, n_disc_layers=self.n_disc_layers, norm=self.norm)
+                                  disc_width=self.disc_width, n_disc_layers=self.n_disc_layers, norm=self.norm,
+                                  levels=self.levels)
 
 
 @dataclass
@@ -186,9 +211,15 @@ class Trainer:
         self.opt_g2 = torch.optim.Adam(self.g2.parameters(), lr=cfg.lr, betas=betas)
         # One Adam over all three Ds is the same as three Adams (Adam is per-parameter): their losses are summed.
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
+        self.flow = gan_cfg.g1 == "flow"
+        self.perceptual = None
+        if cfg.perceptual_weight:
+            from imagegen.offline.perceptual import Lite0Perceptual  # loads the ImageNet weights: only when used
+
+            self.perceptual = Lite0Perceptual().to(device)
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.cfg.amp)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp)
 
     def train_step(self, photo: torch.Tensor, stock: torch.Tensor, item_index: torch.Tensor,
                    garment: Sequence[str] | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -205,7 +236,8 @@ class Trainer:
 
         # 1. forward both stages once; the D update uses detached copies, the G updates the graphs.
         with self._autocast():
-            g1 = self.g1(photo, gi)
+            parts = self.g1.parts(photo, gi) if self.flow else None
+            g1 = parts["out"] if self.flow else self.g1(photo, gi)
             g2 = self.g2(combine(photo, g1.detach()), gi)
 
         # 2. discriminators
@@ -228,6 +260,14 @@ class Trainer:
             g1_adv_assoc = _gan_loss(d_a1(combine(photo, g1), gi), 1.0)
             g1_recon = F.l1_loss(g1.float(), stock)
             loss_g1 = g1_adv_real + g1_adv_assoc + self.cfg.g1_recon_weight * g1_recon
+            extra: dict[str, torch.Tensor] = {}
+            if self.flow:
+                extra["g1_warp_l1"] = warp_pyramid_l1(photo, parts["grid"], stock)
+                extra["g1_flow_tv"] = flow_tv(parts["flow"])
+                loss_g1 = loss_g1 + self.cfg.warp_weight * extra["g1_warp_l1"] + self.cfg.tv_weight * extra["g1_flow_tv"]
+            if self.perceptual is not None:
+                extra["g1_perc"] = self.perceptual(g1, stock)
+                loss_g1 = loss_g1 + self.cfg.perceptual_weight * extra["g1_perc"]
             if self.cfg.fm_weight:
                 g1_fm = 0.5 * (_feature_matching(d_real, stock, g1, gi)
                                + _feature_matching(d_a1, combine(photo, stock), combine(photo, g1), gi))
@@ -240,6 +280,9 @@ class Trainer:
             g2_adv = _gan_loss(d_a2(combine(photo, g2), gi), 1.0)
             g2_l2 = F.mse_loss(g2.float(), stock)
             loss_g2 = g2_adv + self.cfg.l2_weight * g2_l2
+            if self.perceptual is not None:
+                extra["g2_perc"] = self.perceptual(g2, stock)
+                loss_g2 = loss_g2 + self.cfg.perceptual_weight * extra["g2_perc"]
             if self.cfg.fm_weight:
                 g2_fm = _feature_matching(d_a2, combine(photo, stock), combine(photo, g2), gi)
                 loss_g2 = loss_g2 + self.cfg.fm_weight * g2_fm
@@ -251,6 +294,7 @@ class Trainer:
                       g2_l2=g2_l2, g2_total=loss_g2)
         if self.cfg.fm_weight:
             losses.update(g1_fm=g1_fm, g2_fm=g2_fm)
+        losses.update(extra)
         return {k: v.detach().float() for k, v in losses.items()}
 
     @torch.inference_mode()
@@ -281,6 +325,20 @@ class Trainer:
         self.opt_g1.load_state_dict(state["opt_g1"])
         self.opt_g2.load_state_dict(state["opt_g2"])
         self.opt_d.load_state_dict(state["opt_d"])
+
+
+def init_weights_from(trainer: Trainer, path: str | Path) -> None:
+    """Load a generator checkpoint's G1/G2 weights into ``trainer`` (``TrainConfig.init``). Its architecture must be
+    this run's but for the image size (convolutions are size-agnostic; ``GANConfig.levels`` keeps the depth)."""
+    ckpt = load_checkpoint(path)
+    mine = {**trainer.gan_cfg.to_dict(), "image_size": None}
+    theirs = {**ckpt.config.to_dict(), "image_size": None}
+    if ckpt.config.unet_levels != trainer.gan_cfg.unet_levels or mine | {"levels": 0} != theirs | {"levels": 0}:
+        raise ValueError(f"cannot start from {path}: it is {ckpt.config.to_dict()}, this run is "
+                         f"{trainer.gan_cfg.to_dict()} (only the image size may differ)")
+    trainer.g1.load_state_dict(ckpt.g1_state)
+    trainer.g2.load_state_dict(ckpt.g2_state)
+    log.info("G1/G2 initialised from %s (step %d, %d px)", path, ckpt.step, ckpt.config.image_size)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -380,11 +438,13 @@ def save_loss_plot(path: Path, history: list[dict[str, float]]) -> Path:
     FigureCanvasAgg(fig)
     panels = [("discriminators (LSGAN)", ["d_real", "d_assoc1", "d_assoc2"], False),
               ("generators, adversarial", ["g1_adv_real", "g1_adv_assoc", "g2_adv"], False),
-              ("reconstruction", ["g1_recon_l1", "g2_l2"], True)]
+              ("reconstruction", ["g1_recon_l1", "g2_l2", "g1_warp_l1", "g1_perc", "g2_perc"], True)]
     steps = [h["step"] for h in history]
     for i, (title, keys, log_y) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
         for key in keys:
+            if not any(key in h for h in history):
+                continue
             ys = [h.get(key, math.nan) for h in history]
             ax.plot(steps, ys, label=key, linewidth=1)
         if log_y and history:
@@ -493,6 +553,8 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
             log.info("resumed from %s at step %d", state_path, step)
         elif config.resume:
             log.info("resume requested but %s does not exist: starting fresh", state_path)
+        if resumed_from is None and config.init:
+            init_weights_from(trainer, config.init)
 
         history = _read_history(log_path, up_to_step=step) if resumed_from is not None else []
         log_path.write_text("".join(json.dumps(r) + "\n" for r in history))  # drop lines past the saved state
@@ -560,6 +622,10 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
                         write_samples(out_dir / "samples" / f"step_{step:06d}.png")
                     if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total_steps:
                         save_all()
+                        if config.keep_checkpoints:  # the small generator file only: milestones, ablations
+                            keep = out_dir / "checkpoints" / f"step_{step:06d}.pt"
+                            keep.parent.mkdir(exist_ok=True)
+                            shutil.copyfile(ckpt_path, keep)
                     if stopped_early:
                         break
         except KeyboardInterrupt:  # Ctrl-C in the CLI: keep what was learnt (the interrupted step may be half-done)

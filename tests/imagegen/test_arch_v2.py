@@ -37,8 +37,8 @@ def test_arch_presets_and_config_round_trip():
     with pytest.raises(ValueError):
         GANConfig(garments=("top", "top"))
     with pytest.raises(ValueError):
-        GANConfig.for_arch("v3")
-    assert set(ARCHS) == {"v1", "v2"}
+        GANConfig.for_arch("v9")
+    assert {"v1", "v2"} <= set(ARCHS)
 
 
 def test_garment_indices():

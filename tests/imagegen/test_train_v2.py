@@ -115,8 +115,14 @@ def test_cli_arch_flag_reaches_the_train_config(tmp_path, monkeypatch, capsys):
     assert config.gan_config().arch == "v2" and config.gan_config().unet_levels == 6
     assert main(["train", "--data", "m", "--out", str(tmp_path / "r1"), "--steps", "1"]) == 0
     assert seen["config"].arch == "v1"  # the default stays the shipped architecture
+    assert seen["config"].warp_weight == 0 and seen["config"].tv_weight == 0  # flow terms only for v3
+    assert main(["train", "--data", "m", "--out", str(tmp_path / "r3"), "--steps", "1", "--arch", "v3", "--size", "64",
+                 "--levels", "6", "--init", "leg1.pt", "--amp"]) == 0
+    config = seen["config"]
+    assert config.gan_config().arch == "v3" and config.gan_config().unet_levels == 6 and config.init == "leg1.pt"
+    assert config.warp_weight == 10 and config.tv_weight == 1 and config.amp
     with pytest.raises(SystemExit):
-        main(["train", "--data", "m", "--out", "o", "--arch", "v3"])
+        main(["train", "--data", "m", "--out", "o", "--arch", "v9"])
     capsys.readouterr()
 
 
