@@ -17,6 +17,12 @@ as garment type "top", its FiLM conditioning included in the timings):
   batch 1 and 16, with the baseline a bare ``g2(cat(x, g1(x)))`` under ``torch.inference_mode``; ratio = wrapper
   overhead. Preprocessing (mediapipe) is not included: it is benchmarked with ``imagegen.preprocess``.
 
+* recipes (``--recipes``, issue #24): the training step of each efficiency or quality change, timed alternately
+  with the same-run baseline (today's recipe: v2 + feature matching, float32) at ``--recipe-size``: bf16 autocast
+  on the CPU, the warping v3 generators, feature matching and the perceptual term on and off, a thinner G, and the
+  first leg of progressive training (the 128 px networks on 64 px images). ``speed-up`` = baseline time / recipe
+  time; a row is worth keeping only where it pays in quality too (the ablation in ``docs/generator_v3``).
+
 Timings are medians over repetitions after a warm-up; CUDA timings synchronise the device.
 """
 
@@ -92,6 +98,45 @@ def bench_train(size: int, batch: int, reps: int, device: torch.device, arch: st
             "amp_bf16": cfg.amp and device.type == "cuda"}
 
 
+# (label, TrainConfig overrides): every row is timed against RECIPES[0] in the same run.
+FLOW = dict(arch="v3", warp_weight=10.0, tv_weight=1.0)
+RECIPES: tuple[tuple[str, dict], ...] = (
+    ("v2 + FM, fp32 (today's recipe)", dict(arch="v2", fm_weight=10.0)),
+    ("v2 + FM, bf16", dict(arch="v2", fm_weight=10.0, amp=True)),
+    ("v3 + FM, fp32", dict(FLOW, fm_weight=10.0)),
+    ("v3 + FM, bf16 (the run's recipe)", dict(FLOW, fm_weight=10.0, amp=True)),
+    ("v3, bf16, no FM", dict(FLOW, amp=True)),
+    ("v3 + FM + perceptual, bf16", dict(FLOW, fm_weight=10.0, perceptual_weight=0.5, amp=True)),
+    ("v3 + FM, bf16, width 24", dict(FLOW, fm_weight=10.0, amp=True, base_width=24)),
+    ("v3 + FM, bf16, 128 px nets on 64 px (leg 1)", dict(FLOW, fm_weight=10.0, amp=True, half_size=True)),
+)
+
+
+def bench_recipes(size: int, batch: int, reps: int, device: torch.device) -> list[dict]:
+    """Each ``RECIPES`` training step against the first one's, alternately timed (``_timeit_pair``)."""
+    def step_fn(overrides: dict):
+        overrides = dict(overrides)
+        s = size // 2 if overrides.pop("half_size", False) else size
+        levels = (size.bit_length() - 2) if s != size else 0  # the full-size networks' depth
+        torch.manual_seed(0)
+        cfg = TrainConfig(image_size=s, batch_size=batch, device=str(device), levels=levels, **overrides)
+        trainer = Trainer(cfg.gan_config(), cfg, device)
+        photo, stock, items = _batch(batch, s, device)
+        garments = ["top", "bottom", "whole", "top"] * (batch // 4) + ["top"] * (batch % 4)
+        return lambda: trainer.train_step(photo, stock, items, garments)
+
+    baseline = step_fn(RECIPES[0][1])
+    rows = []
+    for label, overrides in RECIPES:
+        full, base = _timeit_pair(step_fn(overrides), baseline, reps, 2, device)
+        rows.append({"task": "recipe", "recipe": label, "size": size, "batch": batch, "device": device.type,
+                     "ms_per_step": full * 1000, "pairs_per_s": batch / full, "baseline_ms_per_step": base * 1000,
+                     "speedup": base / full})
+        print(f"{label:<48} {full * 1000:7.0f} ms/step {batch / full:6.1f} pairs/s | baseline {base * 1000:6.0f} ms"
+              f" | speed-up {base / full:5.2f}x", flush=True)
+    return rows
+
+
 def bench_generate(size: int, batch: int, reps: int, device: torch.device, arch: str = "v1") -> dict:
     gen = StockImageGenerator.untrained(image_size=size, seed=0, device=device, arch=arch)
     photo, _, _ = _batch(batch, size, device)
@@ -114,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("bench/results/imagegen.json"))
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a batch of 8 for training")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
-    p.add_argument("--arch", nargs="+", choices=["v1", "v2"], default=["v1", "v2"],
+    p.add_argument("--recipes", action="store_true",
+                   help="only the training recipes against today's (issue #24), at --recipe-size")
+    p.add_argument("--recipe-size", type=int, default=128)
+    p.add_argument("--arch", nargs="+", choices=["v1", "v2", "v3"], default=["v1", "v2", "v3"],
                    help="architectures to measure (imagegen.networks.ARCHS), each at every size")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-cuda", action="store_true")
@@ -128,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     train_batch = 8 if args.quick else 16
     rows = []
     t_start = time.perf_counter()
+    if args.recipes:
+        devices = []  # the recipes alone
+        rows += bench_recipes(args.recipe_size, train_batch, 2 if args.quick else 4, torch.device("cpu"))
     for device in devices:
         on_gpu = device.type == "cuda"
         for size in args.sizes:
@@ -147,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name() if len(devices) > 1 else None,
            "default_params_64px": count_params(g1) + count_params(g2), "quick": args.quick, "archs": args.arch,
+           "recipes": args.recipes,
            "elapsed_s": round(time.perf_counter() - t_start, 1)}
     print(f"\n{len(rows)} measurements in {env['elapsed_s']} s; torch {env['torch']}, {env['torch_threads']} CPU threads"
           f"{', ' + env['cuda'] if env['cuda'] else ''}; default 64 px generators: {env['default_params_64px']:,} params")

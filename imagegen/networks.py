@@ -418,7 +418,7 @@ def build_generators(cfg: GANConfig) -> tuple[UNet, UNet]:
     if cfg.g1 == "flow":  # a v3 G1: warp the photo (imagegen.warping); 6 outputs: flow, visibility, residual
         unet = UNet(3, 6, cfg.unet_levels, cfg.base_width, cfg.norm, cfg.dropout, **options)
         g1 = init_weights(FlowGenerator(unet, bottleneck_width=cfg.base_width * min(2 ** (cfg.unet_levels - 1), 8)))
-        g1.reset_affine()
+        g1.reset_warp()
     else:
         g1 = init_weights(UNet(3, 3, cfg.unet_levels, cfg.base_width, cfg.norm, cfg.dropout, **options))
     g2 = init_weights(UNet(6, 3, cfg.unet_levels, cfg.base_width, cfg.norm, cfg.dropout, **options))

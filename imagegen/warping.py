@@ -70,10 +70,18 @@ class FlowGenerator(nn.Module):
         self.flow_scale = float(flow_scale)
         self.affine = nn.Linear(bottleneck_width, 6)
 
-    def reset_affine(self) -> None:
-        """Start at the identity transform (called after ``networks.init_weights``, which knows no Linear)."""
+    def reset_warp(self) -> None:
+        """Start at the identity warp: the affine head and the flow channels of the U-Net's last conv at zero (called
+        after ``networks.init_weights``). An untrained G1 then copies the photo where it is visible, instead of
+        sampling it along random offsets; each step moves away from that."""
         nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)
+        last = [m for m in self.unet.up[-1].modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+        with torch.no_grad():
+            flow_rows = last.weight[:, 0:2] if isinstance(last, nn.ConvTranspose2d) else last.weight[0:2]
+            flow_rows.zero_()
+            if last.bias is not None:
+                last.bias[0:2].zero_()
 
     def parts(self, x: torch.Tensor, garment: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``out`` (G1's image) and its pieces: ``warped``, ``visibility`` [N,1,H,W], ``residual``, ``flow``
