@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY marketplace marketplace
 COPY imagegen imagegen
 COPY search search
+COPY backbones backbones
 COPY workers workers
 COPY manage.py ./
 RUN pip install --no-cache-dir "setuptools<81" wheel && pip install --no-cache-dir --no-build-isolation ".[postgres]"

@@ -1,4 +1,4 @@
-"""One table from several ``imagegen.offline.evaluate`` results: the generator ablation (issue #10).
+"""One table from several ``offline.evaluate_generator`` results: the generator ablation (issue #10).
 
     python bench/ablation_table.py NAME=DIR [NAME=DIR ...] [--out docs/generator_v2/ablation.json]
 

@@ -2,7 +2,7 @@
 down 10 s and the index worker is down 60 s, on a supervised stack (`./dev up`'s). Prints one row per fault (how
 long the pipeline took to recover) and the totals (lost, duplicated, 5xx), and writes them as JSON.
 
-The same drill (workers.fault_drill) runs in the suite: tests/integration/test_faults.py.
+The same drill (devtools.fault_drill) runs in the suite: tests/integration/test_faults.py.
 
     .venv/bin/python bench/bench_faults.py [--items 40] [--index-down 60] [--valkey-down 10] \\
         [--out bench/results/faults.json]
@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import stack_bench  # noqa: E402  (bench/ is on sys.path when a benchmark runs as a script)
+from devtools import demo  # noqa: E402
 
 
 def main() -> None:
@@ -33,15 +34,15 @@ def main() -> None:
 
     var, valkey_port = stack_bench.django_for_fresh_stack("bench-faults-")
 
-    from workers import demo, fault_drill
-    from workers.catalogue_seed import street_photo
+    # lazy: these import Django models, which exist only once django_for_fresh_stack() has set Django up
+    from devtools import accounts, catalogue_seed, fault_drill
 
     with stack_bench.seeded_stack(var, valkey_port, args.items, supervise=True) as stack:
         web = stack.service("web").extra["url"]
-        seller, buyer = demo.user_token("drill-seller", staff=True), demo.user_token("drill-buyer")
+        seller, buyer = accounts.user_token("drill-seller", staff=True), accounts.user_token("drill-buyer")
         status, listing = demo.Api(web, seller).post_json("/api/listings/", {"title": "Drill", "garment_type": "top"})
         assert status == 201, listing
-        photos = [street_photo(i % args.items, photo_seed=5000 + i) for i in range(24)]
+        photos = [catalogue_seed.street_photo(i % args.items, photo_seed=5000 + i) for i in range(24)]
         report = fault_drill.run(stack, seller_token=seller, buyer_token=buyer, listing_id=listing["id"],
                                  photos=photos, valkey_down_s=args.valkey_down, index_down_s=args.index_down,
                                  threads=args.threads, interval_s=args.interval)

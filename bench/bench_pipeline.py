@@ -35,20 +35,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import stack_bench  # noqa: E402  (bench/ is on sys.path when a benchmark runs as a script)
+from django.apps import apps  # noqa: E402
+
+from devtools import demo  # noqa: E402
+from devtools.peers import Postgres, peers_env  # noqa: E402
+from devtools.stack import start_worker  # noqa: E402
+from marketplace.jobs import hops  # noqa: E402
 
 COMPUTE = ("decode", "preprocess", "stage1", "stage2", "embed", "search")
 
 
 def pct(xs, q):
-    from workers.demo import percentile
-
-    return percentile(list(xs), q)
+    return demo.percentile(list(xs), q)
 
 
 def restart_gpu_workers(stack, env: dict) -> None:
     """The model workers again with `env` added (a batch size), warmed up by one upload before the clock starts."""
-    from workers.stack import start_worker
-
     names = set(stack.gpu_worker_names())
     for i, svc in enumerate(stack.services):
         if svc.name in names:
@@ -58,16 +60,12 @@ def restart_gpu_workers(stack, env: dict) -> None:
 
 
 def job_row(job_id: int):
-    from marketplace.jobs.models import ImageJob
-
-    return ImageJob.objects.get(pk=job_id)
+    return apps.get_model("jobs", "ImageJob").objects.get(pk=job_id)
 
 
 def low_load(api, photos, poll: float | None, stack=None, extra_groups: dict | None = None) -> dict:
     """Sequential uploads; per job: client times, row marks, stage timings. `poll`: the client polls the job at that
     interval; None: it long-polls (`GET /api/jobs/{id}/?wait=`, answered when the job ends)."""
-    from marketplace.jobs import hops
-
     rows = []
     meter = stack_bench.CpuMeter(stack, extra_groups) if stack is not None else None
     for image, garment in photos:
@@ -120,9 +118,7 @@ def summarise_low(rows: list[dict]) -> dict:
 def under_load(api, photos, uploads: int, concurrency: int, stack, extra_groups: dict) -> dict:
     """`uploads` photos from `concurrency` clients at once; waits on the job rows (no HTTP polling load). Also where
     the cores went meanwhile: CPU milliseconds per photo for each service of the stack (stack_bench.CpuMeter)."""
-    from marketplace.jobs import hops
-    from marketplace.jobs.models import ImageJob
-
+    ImageJob = apps.get_model("jobs", "ImageJob")
     listings = [api.post_json("/api/listings/", {"title": f"load {n}", "garment_type": "top"})[1]["id"]
                 for n in range(concurrency)]
     job_ids, lock = [], threading.Lock()
@@ -161,6 +157,23 @@ def under_load(api, photos, uploads: int, concurrency: int, stack, extra_groups:
                            "histogram": {str(k): sizes.count(k) for k in sorted(set(sizes))}}}
 
 
+def _polling_line(pl: dict, poll_s: float) -> str:
+    """The low-load uploads again, with a client that polls instead of waiting on the long poll."""
+    done = pl["upload_to_done_ms"]
+    return (f"same uploads, client polling every {poll_s * 1000:.0f} ms: upload -> done p50 {done['p50']:.1f} ms "
+            f"p95 {done['p95']:.1f} ms, compute p50 {pl['worker_compute_ms']['p50']:.1f} -> {pl['ratio_p50']:.2f}x "
+            f"p50 {pl['ratio_p95']:.2f}x p95")
+
+
+def _load_line(ld: dict, ideal: float) -> str:
+    """Throughput under load against the ideal (cores / per-photo compute)."""
+    lat = ld["created_to_finished_ms"]
+    return (f"under load: {ld['uploads']} uploads at {ld['concurrency']} concurrent -> {ld['photos_per_s']:.1f} "
+            f"photos/s ({ld['elapsed_s']:.1f} s), ideal {ideal:.1f} -> {ld['photos_per_s'] / ideal * 100:.0f} %; "
+            f"batch sizes {ld['batch_size']['histogram']}; created -> finished p50 {lat['p50']:.0f} ms "
+            f"p95 {lat['p95']:.0f} ms; failed {ld['failed']}")
+
+
 def table(result: dict) -> str:
     out = []
     for run in result["runs"]:
@@ -183,18 +196,10 @@ def table(result: dict) -> str:
             out.append("CPU ms per photo (long poll client): " + ", ".join(
                 f"{k} {v:.1f}" for k, v in sorted(low["cpu_ms_per_photo"].items(), key=lambda kv: -kv[1])))
         if run.get("low_load_polling"):
-            pl = run["low_load_polling"]
-            out.append(f"same uploads, client polling every {result['poll_s'] * 1000:.0f} ms: upload -> done p50 "
-                       f"{pl['upload_to_done_ms']['p50']:.1f} ms p95 {pl['upload_to_done_ms']['p95']:.1f} ms, compute "
-                       f"p50 {pl['worker_compute_ms']['p50']:.1f} -> {pl['ratio_p50']:.2f}x p50 {pl['ratio_p95']:.2f}x "
-                       f"p95")
+            out.append(_polling_line(run["low_load_polling"], result["poll_s"]))
         if run.get("under_load"):
             ld = run["under_load"]
-            ideal, lat = result["ideal_photos_per_s"], ld["created_to_finished_ms"]
-            out.append(f"under load: {ld['uploads']} uploads at {ld['concurrency']} concurrent -> "
-                       f"{ld['photos_per_s']:.1f} photos/s ({ld['elapsed_s']:.1f} s), ideal {ideal:.1f}"
-                       f" -> {ld['photos_per_s'] / ideal * 100:.0f} %; batch sizes {ld['batch_size']['histogram']}; "
-                       f"created -> finished p50 {lat['p50']:.0f} ms p95 {lat['p95']:.0f} ms; failed {ld['failed']}")
+            out.append(_load_line(ld, result["ideal_photos_per_s"]))
             if ld.get("cpu_ms_per_photo"):
                 cpu = ld["cpu_ms_per_photo"]
                 out.append(f"  where the cores went (CPU ms per photo; machine busy "
@@ -221,16 +226,17 @@ def run_all(args, env: dict, stack_kwargs: dict, extra_groups: dict) -> dict:
     """Every configuration of `args` on one seeded stack."""
     var, valkey_port = stack_bench.django_for_fresh_stack("bench-pipeline-")
 
-    from workers import demo
-    from workers.catalogue_seed import street_photo
+    # lazy: these import Django models, which exist only once django_for_fresh_stack() has set Django up
+    from devtools import accounts, catalogue_seed
 
     result = {"label": args.label, "catalogue_items": args.items, "poll_s": args.poll, "separate": args.separate,
               "peers": "postgresql+redis" if args.peers else "embedded (sqlite, valkey)",
               "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()}, "runs": []}
     with stack_bench.seeded_stack(var, valkey_port, args.items, extra_env=env, **stack_kwargs) as stack:
         result["gpu_workers"] = len(stack.gpu_worker_names())
-        api = demo.Api(stack.service("web").extra["url"], demo.user_token("bench-seller", role="seller"))
-        photos = [street_photo(i % args.items, photo_seed=3000 + i) for i in range(max(args.uploads, 40) + 1)]
+        api = demo.Api(stack.service("web").extra["url"], accounts.user_token("bench-seller", role="seller"))
+        photos = [catalogue_seed.street_photo(i % args.items, photo_seed=3000 + i)
+                  for i in range(max(args.uploads, 40) + 1)]
         configs = [(int(b), int(t), int(h)) for h in args.search_here.split(",") for t in args.torch_threads.split(",")
                    for b in args.batch.split(",")]
         for n, threads, here in configs:
@@ -273,7 +279,7 @@ def main() -> None:
                     help="PREPROCESS_SEPARATE with N cpu worker processes that preprocess for the gpu worker")
     ap.add_argument("--gpu-workers", type=int, default=None, metavar="N",
                     help="model worker processes (default: the Stack's, GPU_WORKERS)")
-    ap.add_argument("--peers", action="store_true", help="on PostgreSQL 15 + Redis 7 (workers/peers.py) instead of "
+    ap.add_argument("--peers", action="store_true", help="on PostgreSQL 15 + Redis 7 (devtools/peers.py) instead of "
                     "SQLite + valkey")
     ap.add_argument("--label", default="")
     ap.add_argument("--out", default=str(ROOT / "bench/results/pipeline.json"))
@@ -284,8 +290,6 @@ def main() -> None:
     with contextlib.ExitStack() as peers:
         stack_kwargs, extra_groups = {}, {}
         if args.peers:
-            from workers.peers import Postgres, peers_env
-
             pg = peers.enter_context(Postgres())
             os.environ.update(peers_env(pg, secret_key="bench-only-secret-key"))
             stack_kwargs["broker"] = "redis"

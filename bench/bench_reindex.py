@@ -1,6 +1,6 @@
 """Benchmark a full re-index end to end: N stock images (rows in the database, PNG files on disk) read, decoded,
-embedded and inserted into a fresh milvus-lite collection by the index lifecycle's own code (workers.index_lifecycle),
-exactly as the index worker fills a build.
+embedded and inserted into a fresh milvus-lite collection by the index lifecycle's own code
+(workers.stages.index_lifecycle), exactly as the index worker fills a build.
 
     python bench/bench_reindex.py [--items 100000] [--distinct 400] [--runs hcg1:2:originals hcg1:2:thumbnails ...]
                                   [--out bench/results/reindex.json]
@@ -18,16 +18,27 @@ file in a temp folder. The machine's load average is recorded before and after e
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import json
 import os
+import pstats
+import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack_bench import ROOT, django_for_fresh_stack  # noqa: E402
+from stack_bench import ROOT, django_for_fresh_stack  # noqa: E402  (stack_bench puts ROOT on sys.path)
+from django.apps import apps  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+
+from imagegen.offline.synth import make_item, render_stock  # noqa: E402
+from marketplace import config  # noqa: E402
+from search.embedders import get_embedder  # noqa: E402
+from search.embedding import _colour_table  # noqa: E402
 
 
 def main() -> None:
@@ -40,14 +51,13 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("TORCH_THREADS", "1")
     var, _ = django_for_fresh_stack("bench-reindex-")
+    # lazy: these three import Django models, which exist only once django_for_fresh_stack() has set Django up
+    from devtools.catalogue_seed import STOCK_SIZE
+    from workers import runtime  # lazy: as above
+    from workers.stages import index_lifecycle  # lazy: as above
 
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-
-    from imagegen.offline.synth import make_item, render_stock
-    from marketplace.catalogue.models import IndexCollection, Item, StockImage
-    from workers import index_lifecycle, runtime
-    from workers.catalogue_seed import STOCK_SIZE
+    IndexCollection, Item, StockImage = (apps.get_model("catalogue", name)
+                                         for name in ("IndexCollection", "Item", "StockImage"))
 
     media = Path(settings.MEDIA_ROOT) / "stock" / "bench"
     media.mkdir(parents=True, exist_ok=True)
@@ -67,8 +77,6 @@ def main() -> None:
                                                    index_dirty=False) for j, it in enumerate(items)])
     print(f"{args.items} stock images in the database ({args.distinct} distinct files)", flush=True)
 
-    import shutil
-
     report = {"items": args.items, "distinct_files": args.distinct, "cpus": os.cpu_count(),
               "load_start": os.getloadavg(), "results": []}
     thumbs = Path(settings.MEDIA_ROOT) / "stock" / "thumbs"
@@ -80,9 +88,6 @@ def main() -> None:
             shutil.rmtree(thumbs, ignore_errors=True)
         os.environ["EMBEDDER_VERSION"] = version
         os.environ["REINDEX_THREADS"] = threads
-        from search.embedders import get_embedder
-        from search.embedding import _colour_table
-
         get_embedder(version).embed_images([])  # weights loaded before the clock, as in a warm worker
         _colour_table()
         settings.VECTOR_INDEX_URI = str(var / f"milvus-{n}.db")
@@ -90,9 +95,7 @@ def main() -> None:
         IndexCollection.objects.all().delete()
         load = os.getloadavg()
         profile = None
-        if os.environ.get("BENCH_PROFILE") == spec:
-            import cProfile
-
+        if config.read().BENCH_PROFILE == spec:
             profile = cProfile.Profile()
             profile.enable()
         t = time.perf_counter()
@@ -100,12 +103,10 @@ def main() -> None:
             pass
         seconds = time.perf_counter() - t
         if profile is not None:
-            import pstats
-
             profile.disable()
             pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
         live = IndexCollection.objects.get(state=IndexCollection.State.LIVE)
-        count = runtime.vector_index().count()
+        count = index_lifecycle.vector_index().count()
         res = {"version": version, "threads": int(threads), "source": source, "seconds": round(seconds, 1),
                "images_per_s": round(args.items / seconds),
                "seconds_per_100k": round(seconds * 100_000 / args.items, 1),

@@ -27,9 +27,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
+
+try:
+    import faiss  # an optional peer: the faiss stores are left out when it is not installed
+except ImportError:
+    faiss = None
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from devtools.milvus_server import start_milvus  # noqa: E402  (after the sys.path line)
+from imagegen.offline.synth import make_item, render_stock  # noqa: E402
+from search import index as sx  # noqa: E402
+from search.embedders import get_embedder  # noqa: E402
 
 BASE = 1000  # distinct procedural stock images the vectors are drawn around
 NOISE = 0.35  # noise norm relative to a unit base vector
@@ -44,9 +55,6 @@ def base_vectors(n: int = BASE, size: int = 128) -> np.ndarray:
     path = CACHE / f"hcg1-base-{n}-{size}.npy"
     if path.exists():
         return np.load(path)
-    from imagegen.offline.synth import make_item, render_stock
-    from search.embedders import get_embedder
-
     embedder = get_embedder("hcg1")
     vecs = np.concatenate([embedder.embed_images([render_stock(make_item(7, i), size) for i in range(s, min(n, s + 100))])
                            for s in range(0, n, 100)]).astype(np.float32)
@@ -93,8 +101,6 @@ def pct(xs: list[float]) -> dict:
 
 
 def rss_mb(pids: list[int]) -> float:
-    import psutil
-
     total = 0
     for pid in pids:
         try:
@@ -137,8 +143,6 @@ def timed_searches(search_one, search_batch, queries: np.ndarray) -> dict:
 # --- stores ----------------------------------------------------------------------------------------------------------
 def bench_milvus(uri: str, data: np.ndarray, meta: dict, queries: np.ndarray, truth, truth_f, flt: dict,
                  pids_fn, disk: Path) -> dict:
-    from search import index as sx
-
     name = f"bench_{len(data)}"
     probe = sx.VectorIndex(uri, "bench_probe", data.shape[1])
     probe.drop_collection(name)
@@ -183,9 +187,6 @@ def _wait_index(ix, name: str, n: int, timeout: float = 3600) -> None:
 
 
 def bench_faiss(kind: str, data: np.ndarray, queries: np.ndarray, truth) -> dict:
-    import faiss
-    import psutil
-
     faiss.omp_set_num_threads(1)  # one query on one core, like a Milvus search: OpenMP on 2 busy cores only waits
     before = psutil.Process().memory_info().rss
     t = time.perf_counter()
@@ -228,16 +229,11 @@ def main() -> None:
     server = None
     try:
         want = set(args.stores)
-        if "faiss-flat" in want or "faiss-hnsw" in want:
-            try:
-                import faiss  # noqa: F401
-            except ImportError:
-                print("faiss not installed: no faiss peers", flush=True)
-                want -= {"faiss-flat", "faiss-hnsw"}
+        if ("faiss-flat" in want or "faiss-hnsw" in want) and faiss is None:
+            print("faiss not installed: no faiss peers", flush=True)
+            want -= {"faiss-flat", "faiss-hnsw"}
         uri = args.server_uri
         if "server" in want and not uri:
-            from workers.milvus_server import start_milvus
-
             server = start_milvus(tmp / "milvus", tmp / "logs")
             uri = server.extra["uri"]
         for n in args.sizes:
@@ -280,8 +276,6 @@ def main() -> None:
 
 def _lite_pids() -> list[int]:
     """milvus-lite runs its server as a child of this process."""
-    import psutil
-
     return [c.pid for c in psutil.Process().children() if "milvus" in " ".join(c.cmdline()).lower()]
 
 

@@ -16,16 +16,26 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import django
+import psutil
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from marketplace.uploads import check_image_upload  # noqa: E402  (after the sys.path line)
+
 WIDTH, HEIGHT = 8000, 5000  # exactly the 40 MP limit: accepted by the header check, so the decode check runs
 
 
 def make_pngs(folder: Path, count: int) -> list[Path]:
+    # lazy: only the parent draws the PNGs; the child that measures memory must not carry numpy in its baseline
     import numpy as np
-    from PIL import Image
 
     paths = []
     for n in range(count):
@@ -40,8 +50,6 @@ def make_pngs(folder: Path, count: int) -> list[Path]:
 
 def _legacy_check(upload) -> None:
     """The check before issue #12: header, then every pixel decoded."""
-    from PIL import Image
-
     upload.seek(0)
     with Image.open(upload) as im:
         im.load()
@@ -49,19 +57,9 @@ def _legacy_check(upload) -> None:
 
 def measure(mode: str, paths: list[str]) -> dict:
     """Runs inside the child process."""
-    import threading
-
-    import psutil
-
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
     os.environ["MARKETPLACE_PROCESS"] = "web"
-    import django
-
     django.setup()
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from marketplace.uploads import check_image_upload
-
     check = _legacy_check if mode == "before" else check_image_upload
     uploads = [SimpleUploadedFile(Path(p).name, Path(p).read_bytes(), "image/png") for p in paths]
     proc = psutil.Process()

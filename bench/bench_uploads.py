@@ -9,7 +9,7 @@ inside Django (validate, db, publish, app = parsing/auth/serializing, total); th
 wait outside Django (accept queue, a free thread, the CPU). p50/p95 of each are printed and stored.
 
 `--peers`: on the production peers instead of the embedded default: PostgreSQL 15 + Redis 7 (Debian's binaries,
-workers/peers.py) and two model workers. `--web runserver|gunicorn` picks the web server (default: the Stack's).
+devtools/peers.py) and two model workers. `--web runserver|gunicorn` picks the web server (default: the Stack's).
 
     .venv/bin/python bench/bench_uploads.py [--uploads 200] [--concurrency 20] [--peers] [--web gunicorn]
         [--label after] [--out bench/results/uploads.json]
@@ -32,14 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import stack_bench  # noqa: E402  (bench/ is on sys.path when a benchmark runs as a script)
+from django.apps import apps  # noqa: E402
+from django.db import connections  # noqa: E402
+from django.db.models import Count  # noqa: E402
+
+from devtools import demo  # noqa: E402
+from devtools.peers import Postgres, peers_env  # noqa: E402
+from marketplace.request_timing import parse_header  # noqa: E402
 
 PHASES = ["validate", "file", "insert", "db", "publish", "app", "total", "outside"]
 
 
 def post_image_timed(base: str, token: str, path: str, image: bytes) -> tuple[int, dict, dict]:
     """The multipart upload of demo.Api.post_image, also returning the answer's Server-Timing as {phase: ms}."""
-    from marketplace.request_timing import parse_header
-
     boundary = uuid.uuid4().hex
     body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
             f"Content-Type: application/octet-stream\r\n\r\n".encode() + image + f"\r\n--{boundary}--\r\n".encode())
@@ -67,30 +72,24 @@ def main() -> None:
 
     pg = None
     if args.peers:
-        from workers.peers import Postgres, peers_env
-
         pg = Postgres().start()  # durable (fsync on), as in production
         os.environ.update(peers_env(pg, secret_key="bench-only-secret-key"))
     try:
         run(args, load_before)
     finally:
         if pg is not None:
-            from django.db import connections
-
             connections.close_all()
             pg.stop()
 
 
 def run(args, load_before) -> None:
     var, valkey_port = stack_bench.django_for_fresh_stack("bench-uploads-")
-    from django.db.models import Count
+    # lazy: these import Django models, which exist only once django_for_fresh_stack() has set Django up
+    from devtools import accounts, catalogue_seed
 
-    from marketplace.jobs.models import ImageJob
-    from marketplace.listings.models import ListingPhoto, Suggestion
-    from workers import demo
-    from workers.catalogue_seed import street_photo
-
-    photos = [street_photo(i % args.items, photo_seed=5000 + i)[0] for i in range(args.concurrency)]
+    ImageJob = apps.get_model("jobs", "ImageJob")
+    ListingPhoto, Suggestion = apps.get_model("listings", "ListingPhoto"), apps.get_model("listings", "Suggestion")
+    photos = [catalogue_seed.street_photo(i % args.items, photo_seed=5000 + i)[0] for i in range(args.concurrency)]
     extra = {"THROTTLE_UPLOAD": "100000/min"}  # one seller sends all of them: the per-user limit is not measured here
     stack_kwargs = {"extra_env": extra}
     if args.peers:
@@ -98,7 +97,7 @@ def run(args, load_before) -> None:
     if args.web:
         stack_kwargs["web_server"] = args.web
     with stack_bench.seeded_stack(var, valkey_port, args.items, **stack_kwargs) as stack:
-        base, token = stack.service("web").extra["url"], demo.user_token("bench-seller", role="seller")
+        base, token = stack.service("web").extra["url"], accounts.user_token("bench-seller", role="seller")
         web_name = stack.service("web").extra.get("server", "runserver")
         api = demo.Api(base, token)
         listing_ids = [api.post_json("/api/listings/", {"title": f"bench {n}", "garment_type": "top"})[1]["id"]

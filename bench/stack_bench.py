@@ -16,22 +16,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import django  # noqa: E402  (after the sys.path line: the repository's packages import from ROOT)
+from django.apps import apps  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from devtools.processes import free_port  # noqa: E402
+from devtools.stack import Stack  # noqa: E402
+
 
 def django_for_fresh_stack(prefix: str) -> tuple[Path, int]:
     """Point this process at a new var folder and a free valkey port (it publishes too: seeding), set Django up and
     migrate. Returns (var folder, valkey port) for `seeded_stack`."""
     var = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ["MARKETPLACE_VAR_DIR"] = str(var)
-    from workers.stack import free_port
-
     valkey_port = free_port()
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{valkey_port}/0"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
-    import django
-
     django.setup()
-    from django.core.management import call_command
-
     call_command("migrate", verbosity=0)
     return var, valkey_port
 
@@ -39,10 +40,10 @@ def django_for_fresh_stack(prefix: str) -> tuple[Path, int]:
 @contextmanager
 def seeded_stack(var: Path, valkey_port: int, items: int, **stack_kwargs):
     """The stack without a train worker, `items` catalogue items seeded and indexed."""
-    from marketplace.catalogue.models import StockImage
-    from workers.catalogue_seed import seed_catalogue
-    from workers.stack import Stack, free_port
+    # lazy: devtools.catalogue_seed imports Django models, which exist only once django_for_fresh_stack() set Django up
+    from devtools.catalogue_seed import seed_catalogue
 
+    StockImage = apps.get_model("catalogue", "StockImage")
     with Stack(var, web_port=free_port(), valkey_port=valkey_port, train_worker=False, **stack_kwargs) as stack:
         seed_catalogue(items)
         while StockImage.objects.filter(index_dirty=True).exists():

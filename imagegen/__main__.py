@@ -82,56 +82,19 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from imagegen.offline.data import PairDataset, read_manifest
-    from imagegen.offline.train import TrainConfig, train
+    from imagegen.offline.train import train_from_cli  # lazy: torch and the data only for this subcommand
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    records = read_manifest(args.data)
-    train_records = [r for r in records if r.split == "train"]
-    val_records = [r for r in records if r.split == "val"]
-    if not train_records:
-        print(f"error: {args.data} has no records with split 'train'", file=sys.stderr)
-        return 2
-    cache_dir = args.cache_dir or Path(args.data).resolve().parent / ".imagegen_cache"
-    train_set = PairDataset(train_records, args.size, cache_dir=cache_dir).prepare()
-    val_set = PairDataset(val_records, args.size, cache_dir=cache_dir).prepare() if val_records else None
-    print(f"train: {len(train_set)} photos of {train_set.num_items} items"
-          + (f"; val: {len(val_set)} photos" if val_set is not None else "") + f"; fingerprint {train_set.fingerprint}")
-
-    flow_defaults = {"warp": 10.0, "tv": 1.0} if args.arch == "v3" else {"warp": 0.0, "tv": 0.0}
-    config = TrainConfig(image_size=args.size, base_width=args.base_width, arch=args.arch, batch_size=args.batch_size,
-                         lr=args.lr, fm_weight=args.fm_weight, levels=args.levels,
-                         init=str(args.init) if args.init else None,
-                         warp_weight=args.warp_weight if args.warp_weight is not None else flow_defaults["warp"],
-                         tv_weight=args.tv_weight if args.tv_weight is not None else flow_defaults["tv"],
-                         perceptual_weight=args.perceptual_weight,
-                         seed=args.seed, device=args.device, amp=args.amp, channels_last=args.channels_last,
-                         num_workers=args.workers, log_every=args.log_every, sample_every=args.sample_every,
-                         checkpoint_every=args.checkpoint_every,
-                         keep_checkpoints=args.keep_checkpoints, half=args.half, resume=args.resume,
-                         steps=args.steps, **({"epochs": args.epochs} if args.epochs is not None else {}))
-    result = train(config, train_set, args.out, val_set=val_set)
-    summary = {"checkpoint": str(result.checkpoint_path), "step": result.step, "total_steps": result.total_steps,
-               "losses": result.losses, "metrics": result.metrics, "pairs_per_s": round(result.pairs_per_s, 1),
-               "elapsed_s": round(result.elapsed_s, 1), "samples": str(result.sample_grid_path),
-               "loss_plot": str(result.loss_plot_path), "stopped_early": result.stopped_early}
-    print(json.dumps(summary, indent=2))
-    return 0
+    return train_from_cli(args)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from imagegen.checkpoint import CheckpointError
-    from imagegen.generator import StockImageGenerator
-    from imagegen.images import ImageInputError, load_image
+    from imagegen import generator, images  # lazy: torch and mediapipe only for this subcommand
 
     try:
-        gen = (StockImageGenerator.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
-               else StockImageGenerator.default(device=args.device))
-        result = gen.generate(load_image(args.photo), args.garment)
-    except (CheckpointError, ImageInputError) as e:
+        gen = (generator.StockImageGenerator.from_checkpoint(args.checkpoint, device=args.device) if args.checkpoint
+               else generator.StockImageGenerator.default(device=args.device))
+        result = gen.generate(images.load_image(args.photo), args.garment)
+    except (generator.CheckpointError, images.ImageInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,9 @@ The requested garment type ("top", "bottom", "whole") is what the preprocessor c
 (``GANConfig.garments``, the "v2" architecture) also gets it as each image's FiLM class, row by row, so one batch
 may mix types. An unconditioned (v1) model ignores it, so every caller always passes it.
 
-Models run in eval mode under ``torch.inference_mode()``. The preprocessing module (mediapipe) is imported only
-inside ``generate``, so a generator can be built, and ``forward_preprocessed`` used, without it.
+Models run in eval mode under ``torch.inference_mode()``. mediapipe (the preprocessor's segmentation and pose) is
+loaded only on the first ``generate``/``preprocess`` call, so a generator can be built, and ``forward_preprocessed``
+used, without it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from torch import nn
 
 from imagegen.checkpoint import CheckpointError, load_checkpoint
 from imagegen.networks import GANConfig, build_generators, combine
+from imagegen.preprocess import get_preprocessor
+from imagegen.tensors import to_pil, to_tensor
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.pt"
 
@@ -154,8 +157,6 @@ class StockImageGenerator:
         return g1.float().cpu(), g2.float().cpu()
 
     def _preprocess(self, image: Any, garment: str):
-        from imagegen.preprocess import get_preprocessor  # mediapipe: only when a raw photo must be handled
-
         preprocessor = get_preprocessor(self.image_size)  # first call loads mediapipe: not per-image cost
         t0 = time.perf_counter()
         pre = preprocessor(image, garment)
@@ -216,8 +217,6 @@ class StockImageGenerator:
 
         ``garments``: each photo's requested type (or one for all), the type it was preprocessed for; a
         conditioned model needs it (``ValueError`` without it), an unconditioned one ignores it."""
-        from imagegen.images import to_pil, to_tensor
-
         if not pres:
             return []
         t_start = time.perf_counter() if t_start is None else t_start

@@ -1,4 +1,4 @@
-"""Image loading and tensor conversion: the single door through which user photos enter.
+"""Image loading: the single door through which user photos enter.
 
 Uploads come from phones, scanners and old websites, so "an image" can be an EXIF-rotated
 JPEG, a transparent PNG, a 16-bit scan, a CMYK print file, an animated GIF or garbage.
@@ -16,21 +16,18 @@ Decisions worth knowing:
   white; black (PIL's default when dropping alpha) would read as a dark garment.
 - 16-bit images are *scaled* (x 255/65535), not clipped: clipping turns a mid-grey scan
   into pure white.
-- torch is imported lazily in ``to_tensor``/``to_pil`` so the web process can validate
-  uploads without paying for torch.
+- No torch here: the tensor conversions (``to_tensor``/``to_pil``) live in ``imagegen.tensors``,
+  so loading and checking an image (``imagegen.preprocess``, the manifest tools) never pays for torch.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from typing import IO, TYPE_CHECKING, Union
+from typing import IO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 __all__ = [
     "ImageInputError",
@@ -40,8 +37,7 @@ __all__ = [
     "MIN_SIDE",
     "SUPPORTED_FORMATS",
     "load_image",
-    "to_pil",
-    "to_tensor",
+    "to_rgb",
 ]
 
 #: Largest accepted image, in pixels (width x height). 40 MP covers every phone camera
@@ -79,7 +75,7 @@ def load_image(
         _check_size(im.size, max_pixels, min_side)
         try:
             im.load()
-            out = _to_rgb(_upright(im))
+            out = to_rgb(_upright(im))
             return out.copy() if out is source else out  # never hand back the caller's object
         except ImageInputError:
             raise
@@ -117,47 +113,7 @@ def load_image(
         raise ImageInputError(
             f"The image file is corrupt or truncated ({_short(exc)}); try uploading it again."
         ) from exc
-    return _to_rgb(_upright(im))
-
-
-def to_tensor(pil: Image.Image, size: int | tuple[int, int] | None = None) -> "torch.Tensor":
-    """PIL image -> float32 tensor ``[3, H, W]`` in ``[-1, 1]`` (RGB).
-
-    ``size`` (int for a square, or ``(width, height)``) resizes with LANCZOS first. It does
-    not preserve aspect ratio: square crops come from ``imagegen.preprocess``.
-    """
-    import torch
-
-    if pil.mode != "RGB":
-        pil = _to_rgb(pil)
-    if size is not None:
-        wh = (size, size) if isinstance(size, int) else tuple(size)
-        if pil.size != wh:
-            pil = pil.resize(wh, Image.Resampling.LANCZOS)
-    arr = np.asarray(pil, dtype=np.uint8)
-    t = torch.from_numpy(arr.copy()).permute(2, 0, 1).to(torch.float32)
-    return t.div_(127.5).sub_(1.0)
-
-
-def to_pil(tensor: "torch.Tensor") -> Image.Image:
-    """Tensor ``[3, H, W]`` (or ``[1, 3, H, W]``, or 1 channel) in ``[-1, 1]`` -> RGB PIL image.
-
-    Values are clamped, so raw generator output can be passed directly.
-    """
-    import torch
-
-    t = tensor.detach()
-    if t.dim() == 4:
-        if t.shape[0] != 1:
-            raise ValueError(f"to_pil takes one image, got a batch of {t.shape[0]}")
-        t = t[0]
-    if t.dim() != 3 or t.shape[0] not in (1, 3):
-        raise ValueError(f"expected a [3, H, W] or [1, H, W] tensor, got shape {tuple(tensor.shape)}")
-    t = t.to("cpu", dtype=torch.float32).clamp(-1.0, 1.0)
-    arr = ((t + 1.0) * 127.5).round().to(dtype=torch.uint8).permute(1, 2, 0).numpy()
-    if arr.shape[2] == 1:
-        return Image.fromarray(arr[:, :, 0], mode="L").convert("RGB")
-    return Image.fromarray(arr, mode="RGB")
+    return to_rgb(_upright(im))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -251,7 +207,7 @@ def _upright(im: Image.Image) -> Image.Image:
         return im
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def to_rgb(im: Image.Image) -> Image.Image:
     """Any PIL mode -> 8-bit RGB, alpha composited on white, high bit depths scaled."""
     mode = im.mode
     if mode == "RGB":

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from imagegen.conditioning import DEFAULT_GARMENTS, GarmentFiLM, GarmentInput, garment_indices, run_block
 from imagegen.warping import FlowGenerator, ResidualRefiner
@@ -384,8 +385,6 @@ def add_spectral_norm(net: nn.Module) -> nn.Module:
     so a resumed run continues them exactly). The parametrisation API is used rather than the classic
     ``nn.utils.spectral_norm`` hook, which is deprecated in its favour.
     """
-    from torch.nn.utils.parametrizations import spectral_norm
-
     for m in list(net.modules()):
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             spectral_norm(m)

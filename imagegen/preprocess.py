@@ -57,6 +57,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2  # installed with mediapipe (opencv-contrib-python); light beside it
 import numpy as np
 from PIL import Image
 
@@ -125,7 +126,8 @@ class Preprocessor:
         model_selection: int = 0,
         min_person_fraction: float = 0.01,
     ) -> None:
-        import mediapipe as mp  # heavy (TFLite, OpenCV): only when a Preprocessor is built
+        # lazy: mediapipe (TFLite graphs, ~1 s) loads only once a raw photo must be preprocessed, not on import
+        import mediapipe as mp
 
         if size < 1:
             raise ValueError(f"size must be positive, got {size}")
@@ -223,8 +225,6 @@ class Preprocessor:
             return None
         m = np.clip(np.asarray(m, dtype=np.float32), 0.0, 1.0)
         if (m.shape[1], m.shape[0]) != src_size:
-            import cv2  # installed with mediapipe (opencv-contrib-python)
-
             m = np.clip(cv2.resize(m, src_size, interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
         return m
 
@@ -380,8 +380,6 @@ def _render(photo: np.ndarray, mask: np.ndarray | None, square: tuple[int, int, 
     to about twice the output size, so a 12-megapixel photo costs the same as a small one.
     Outside the photo the square is white (PIL would pad with black).
     """
-    import cv2  # installed with mediapipe (opencv-contrib-python)
-
     left, top, right, bottom = square
     side = right - left
     h, w = photo.shape[:2]

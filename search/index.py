@@ -122,13 +122,12 @@ class VectorIndex:
         never create `collection` (an alias: searching through a name that is not there must fail, not make an empty
         collection of that name). `timeout`: whole seconds that connecting, and each search, may take (pymilvus
         otherwise retries an unreachable server for a long while): for a reader that has somewhere else to go."""
-        from pymilvus import MilvusClient  # imported here: pymilvus is slow to import and only index workers need it
-
+        milvus = _pymilvus()
         self.uri, self.collection, self.dim, self.timeout = uri, collection, dim, timeout
         self.server = is_server(uri)
         self._owns_client = client is None
-        self._client = (MilvusClient(uri=uri) if timeout is None else MilvusClient(uri=uri, timeout=timeout)) \
-            if client is None else client
+        timeout_kw = {} if timeout is None else {"timeout": timeout}
+        self._client = milvus.MilvusClient(uri=uri, **timeout_kw) if client is None else client
         self._search_params: dict | None = None
         if create:
             self._ensure_collection(expected_rows)
@@ -180,12 +179,12 @@ class VectorIndex:
         return {name} if self.server and self.alias_target(name) is not None else set()
 
     def _ensure_collection(self, expected_rows: int = 0) -> None:
-        from pymilvus import DataType, MilvusClient
-
+        milvus = _pymilvus()
+        DataType = milvus.DataType
         if self._client.has_collection(self.collection):
             self._client.load_collection(self.collection)
             return
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema = milvus.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("item_id", DataType.INT64)
         schema.add_field("category", DataType.VARCHAR, max_length=_CATEGORY_MAX)
@@ -343,6 +342,15 @@ class VectorIndex:
 _PREBUILT = {"fields": []}
 
 
+def _pymilvus():
+    """The pymilvus package (with its generated protobuf requests), imported when this process first opens an index."""
+    # the rest of this module (collection_name, index_spec, is_routing_error) is used by processes that open no index:
+    # lazy: pymilvus (grpc, protobuf: ~1 s to import) loads only in a process that opens one
+    import pymilvus.grpc_gen.milvus_pb2
+
+    return pymilvus
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -357,9 +365,8 @@ def _request(method: str, collection: str, ids, vectors: np.ndarray, item_ids, c
     """An InsertRequest / UpsertRequest for the collection's fields (see `_ensure_collection`), built column-wise.
     The vector column is parsed from its wire form (field 1 of FloatArray, packed: tag 0x0a, length, the bytes),
     which is exactly what the protobuf runtime would have produced from a list of floats, at memcpy speed."""
-    from pymilvus import DataType
-    from pymilvus.grpc_gen import milvus_pb2
-
+    milvus = _pymilvus()
+    DataType, milvus_pb2 = milvus.DataType, milvus.grpc_gen.milvus_pb2
     kind = milvus_pb2.UpsertRequest if method == "upsert" else milvus_pb2.InsertRequest
     request = kind(collection_name=collection, num_rows=len(ids))
     columns = (("id", DataType.INT64, [int(i) for i in ids]), ("item_id", DataType.INT64, [int(i) for i in item_ids]),

@@ -4,7 +4,7 @@ A weights file holds the network config, the state dict (fp16 on disk, fp32 in m
 calibrated on the validation split, the weight ``w`` of the hand-made descriptor mixed in (the vector is
 ``[sqrt(1 - w) * learned ; sqrt(w) * hand-made]``, so a cosine is ``(1 - w) cos_learned + w cos_hand-made``: the
 two fail on different images, and ``w`` is tuned on the validation split), and ``info``: which generator version produced the training queries, the data
-fingerprint, the training time and the evaluation it shipped with. ``search.train`` writes it.
+fingerprint, the training time and the evaluation it shipped with. ``offline.embedder_training`` writes it.
 
 A weights file may also hold a ``photo_weight`` ``p``: the product's query is then G2's output *and* the preprocessed
 photo it was made from, ``unit(e(G2) + p * e(photo))`` (``fuse``; the hand-made part still reads G2's output). G2
@@ -22,33 +22,20 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
-from .embedders import ConfidenceGate
+from backbones.images import square_on_white
+
+from . import embedding
+from .gate import ConfidenceGate
+from .networks import EmbedderConfig, EmbeddingNet
 
 FORMAT = 1
 
 
-def _square_on_white(image, size: int):
-    """RGB, padded to a centred square on white, resized to ``size`` (LANCZOS down, BICUBIC up)."""
-    from PIL import Image
-
-    image = image.convert("RGB")
-    w, h = image.size
-    side = max(w, h)
-    if w != h:
-        canvas = Image.new("RGB", (side, side), (255, 255, 255))
-        canvas.paste(image, ((side - w) // 2, (side - h) // 2))
-        image = canvas
-    if side != size:
-        image = image.resize((size, size), Image.Resampling.LANCZOS if side > size else Image.Resampling.BICUBIC)
-    return image
-
-
 def images_to_tensor(images: Sequence[Any], size: int):
     """PIL images -> float32 Tensor [N, 3, size, size] in [-1, 1]."""
-    import torch
-
-    arrays = np.stack([np.asarray(_square_on_white(im, size), dtype=np.uint8) for im in images])
+    arrays = np.stack([np.asarray(square_on_white(im, size), dtype=np.uint8) for im in images])
     return torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
@@ -70,8 +57,6 @@ def fuse(generated: np.ndarray, photos: np.ndarray, photo_weight: float) -> np.n
 def save_weights(path: str | os.PathLike, *, version: str, net, gate: ConfidenceGate, info: dict,
                  handmade_weight: float = 0.0, photo_weight: float = 0.0) -> Path:
     """Write a shippable weights file (fp16 tensors: half the size, no measurable retrieval change)."""
-    import torch
-
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     payload = {"format": FORMAT, "version": version, "config": net.config.to_dict(), "state_dict": state,
                "gate": {"threshold": gate.threshold, "margin": gate.margin, "calibration": gate.calibration},
@@ -84,13 +69,20 @@ def save_weights(path: str | os.PathLike, *, version: str, net, gate: Confidence
     return path
 
 
+def embedder_device(device: str = "cpu") -> str:
+    """The torch device of ``device``: "cpu" (default: a query at a time, where a GPU buys nothing), "cuda", or "auto"
+    (cuda when there is one). A GPU worker that embeds its generated images in batches asks for "auto" (the workers
+    pass ``EMBEDDER_DEVICE``: marketplace/config.py)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 class LearnedEmbedder:
     """A trained ``EmbeddingNet`` behind the ``search.embedders.Embedder`` interface (CPU by default)."""
 
     def __init__(self, net, version: str, gate: ConfidenceGate, info: dict, device: str = "cpu",
                  handmade_weight: float = 0.0, photo_weight: float = 0.0):
-        from . import embedding
-
         self.net = net.eval().to(device)
         self.version = version
         self.reads_thumbnail = False  # its network reads a LANCZOS reduction of the original, not the thumbnail
@@ -106,10 +98,6 @@ class LearnedEmbedder:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "cpu") -> "LearnedEmbedder":
-        import torch
-
-        from .networks import EmbedderConfig, EmbeddingNet
-
         payload = torch.load(Path(path), map_location="cpu", weights_only=False)
         if payload.get("format") != FORMAT:
             raise ValueError(f"{path}: unsupported embedder weights format {payload.get('format')!r}")
@@ -123,8 +111,6 @@ class LearnedEmbedder:
                    photo_weight=float(payload.get("photo_weight", 0.0)))
 
     def embed_tensor(self, batch) -> np.ndarray:
-        import torch
-
         with torch.inference_mode():
             return self.net(batch.to(self.device)).float().cpu().numpy().astype(np.float32)
 

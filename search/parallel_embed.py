@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
+
+from .embedders import get_embedder
+from .embedding import reduce_image
 
 CHUNK = 128  # images embedded in one call: large enough that numpy's per-call cost is small beside the work
 
@@ -29,9 +33,10 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 
 
-def default_threads() -> int:
-    """REINDEX_THREADS, else the machine's cores (at most 4)."""
-    return int(os.environ.get("REINDEX_THREADS", "0")) or min(4, os.cpu_count() or 1)
+def default_threads(configured: int = 0) -> int:
+    """``configured`` (the workers pass ``REINDEX_THREADS``: marketplace/config.py) when not 0, else the machine's cores
+    (at most 4)."""
+    return configured or min(4, os.cpu_count() or 1)
 
 
 def _get_pool(threads: int) -> ThreadPoolExecutor:
@@ -54,8 +59,6 @@ def shutdown() -> None:
 
 
 def _open_rgb(path: str):
-    from PIL import Image
-
     with Image.open(path) as im:
         return im.convert("RGB")
 
@@ -63,8 +66,6 @@ def _open_rgb(path: str):
 def _write_thumbnail(image, path: str) -> None:
     """The descriptor's reduction as a PNG, written under a temporary name and renamed: a crash never leaves a
     truncated thumbnail behind."""
-    from .embedding import reduce_image
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
@@ -103,15 +104,15 @@ def _embed_chunk(embedder, paths, thumbnails, thumbnails_out) -> tuple[np.ndarra
 
 def embed_files(version: str, paths: Sequence[str], threads: int | None = None,
                 thumbnails: Sequence[str | None] | None = None,
-                thumbnails_out: Sequence[str | None] | None = None) -> tuple[np.ndarray, list[bool]]:
+                thumbnails_out: Sequence[str | None] | None = None,
+                device: str = "cpu") -> tuple[np.ndarray, list[bool]]:
     """Vectors of the readable files among `paths` (in order) and a readable flag per path, embedded with the
-    embedder of `version` on `threads` threads (default `default_threads()`), CHUNK images a call.
+    embedder of `version` (on `device`: `search.embedders.get_embedder`) on `threads` threads (default
+    `default_threads()`), CHUNK images a call.
 
     `thumbnails[i]`: a file to read instead of `paths[i]` (the embedder's own reduction of it); `thumbnails_out[i]`:
     where to write that reduction after reading `paths[i]`. Both only for an embedder that `reads_thumbnail`."""
-    from .embedders import get_embedder
-
-    embedder = get_embedder(version)
+    embedder = get_embedder(version, device)
     n = len(paths)
     if not getattr(embedder, "reads_thumbnail", False):
         thumbnails = thumbnails_out = None

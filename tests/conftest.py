@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,8 @@ from django.conf import settings
 from django.test import override_settings
 from PIL import Image
 
-from workers.stack import Stack, free_port
+from devtools.processes import free_port, wait_for
+from devtools.stack import Stack
 
 
 @pytest.fixture(scope="session")
@@ -123,13 +123,10 @@ def stack_factory(tmp_path_factory, media_root, django_db_setup, django_db_block
 
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    value = wait_for(predicate, timeout, interval)
+    if not value:
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return value
 
 
 def png(image: Image.Image) -> bytes:

@@ -10,6 +10,11 @@ from celery.worker.control import control_command
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 django.setup()
 
+from django.db import connections  # noqa: E402  (after django.setup())
+
+from marketplace import config  # noqa: E402
+from marketplace.jobs.queue_control import on_worker_setup, reconcile  # noqa: E402
+
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.imports = ["workers.tasks"]
@@ -20,11 +25,11 @@ def _warm_up_in_background(**_) -> None:
     """Load this child's models (WORKER_WARMUP=generator) or open its index (=index) in a background thread, so the
     first job after a start or deploy does not pay seconds for it. Never blocks: Celery kills a child whose init
     takes over 4 s, and CUDA is only touched here, in the child, never in the prefork parent."""
-    what = os.environ.get("WORKER_WARMUP", "")
+    what = config.read().WORKER_WARMUP
     if what:
-        from . import runtime
+        from .stages.warm_up import warm_up  # lazy: torch and mediapipe load in the child, never in the parent
 
-        threading.Thread(target=runtime.warm_up, args=(what,), name="warm-up", daemon=True).start()
+        threading.Thread(target=warm_up, args=(what,), name="warm-up", daemon=True).start()
 
 
 @task_prerun.connect
@@ -33,8 +38,6 @@ def _drop_broken_connections(**_) -> None:
     """Between tasks the connection is kept (CELERY_DB_REUSE_MAX in settings says why), unless a query errored and
     it no longer answers, or a task left it out of autocommit: then the next query opens a new one. (Django's
     `close_old_connections` would also close it for its age, and CONN_MAX_AGE is 0 on SQLite: every task.)"""
-    from django.db import connections
-
     for conn in connections.all(initialized_only=True):
         if conn.connection is None:
             continue
@@ -50,21 +53,15 @@ def _drop_broken_connections(**_) -> None:
 @celeryd_after_setup.connect
 def _honour_paused_queues(sender=None, instance=None, **_) -> None:
     """An operator's pause outlives worker restarts: skip paused queues before consuming (jobs.queue_control)."""
-    from marketplace.jobs.queue_control import on_worker_setup
-
     on_worker_setup(instance)
 
 
 @worker_ready.connect
 def _honour_pauses_sent_while_starting(sender=None, **_) -> None:
-    from marketplace.jobs.queue_control import reconcile
-
     reconcile(sender)
 
 
 @control_command()
 def sync_queue_pauses(state, **_):
     """The console changed a queue's pause: consume exactly this worker's own queues that are not paused."""
-    from marketplace.jobs.queue_control import reconcile
-
     return reconcile(state.consumer, call=state.consumer.call_soon)

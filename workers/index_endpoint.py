@@ -33,7 +33,7 @@ def publish(db_file: str) -> str | None:
     """Record the socket of the milvus-lite server this process's client started for `db_file` (call it once the
     store is open). Returns the address, or None when there is none to publish (never raises: searching from other
     processes is an optimisation, and without the file they hand jobs to this one as before)."""
-    try:
+    try:  # lazy: milvus-lite's server manager, only in the process that owns the file
         from milvus_lite.server_manager import server_manager_instance
 
         # Idempotent: answers the running server's address (the client's own call started it).

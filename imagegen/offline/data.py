@@ -1,4 +1,4 @@
-"""Paired training data: the manifest format, its reader/writer, and the torch Dataset.
+"""Paired training data: the manifest format, its reader/writer, the split by item and the stock-image helpers.
 
 Why a manifest
 --------------
@@ -34,12 +34,8 @@ Paths are relative to the folder that holds the manifest (absolute paths are acc
 a dataset folder can be moved or mounted elsewhere as one unit. Blank lines and lines starting with ``#`` are ignored
 in JSONL; in CSV an empty ``mask``/``keypoints`` cell means "absent".
 
-Tensors
--------
-``PairDataset`` returns the street photo PREPROCESSED exactly as at inference time
-(``imagegen.preprocess.get_preprocessor(size)(load_image(photo), garment).image``), so the generator is trained on the
-distribution it will see in production; and the stock image padded to a square on white and resized. Both are
-``float32 [3, H, W]`` in ``[-1, 1]`` (docs/CONTRACTS.md).
+Reading a manifest imports neither torch nor mediapipe: the torch Dataset over these records (``PairDataset``) is in
+``imagegen.offline.pair_dataset``, the tensor conversions in ``imagegen.tensors``.
 """
 
 from __future__ import annotations
@@ -50,21 +46,21 @@ import io
 import json
 import math
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+from PIL import Image
+
+from backbones.images import square_on_white
+from imagegen.images import load_image
 
 # Kept in sync with imagegen.preprocess.GARMENTS; duplicated here so that reading a manifest never imports mediapipe.
 GARMENTS: tuple[str, ...] = ("top", "bottom", "whole")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MANIFEST_FIELDS: tuple[str, ...] = ("photo", "stock", "item_id", "garment", "split", "mask", "keypoints")
 REQUIRED_FIELDS: tuple[str, ...] = ("photo", "stock", "item_id", "garment", "split")
-
-# Bump when the cached arrays' meaning changes (squaring, resizing, preprocessing contract), so stale caches are ignored.
-CACHE_VERSION = 1
 
 
 @dataclass
@@ -83,20 +79,21 @@ class PairRecord:
         """The manifest row for this record with paths relative to ``base_dir`` (the manifest's folder)."""
         base = Path(base_dir)
         row: dict[str, Any] = {
-            "photo": _relative(self.photo, base),
-            "stock": _relative(self.stock, base),
+            "photo": relative_path(self.photo, base),
+            "stock": relative_path(self.stock, base),
             "item_id": self.item_id,
             "garment": self.garment,
             "split": self.split,
         }
         if self.mask is not None:
-            row["mask"] = _relative(self.mask, base)
+            row["mask"] = relative_path(self.mask, base)
         if self.keypoints:
             row["keypoints"] = {k: [float(x), float(y)] for k, (x, y) in self.keypoints.items()}
         return row
 
 
-def _relative(path: Path | str, base: Path) -> str:
+def relative_path(path: Path | str, base: Path) -> str:
+    """``path`` relative to the folder ``base``, with ``/`` separators (a relative path is taken as already so)."""
     path = Path(path)
     if not path.is_absolute():  # already relative to the manifest folder
         return path.as_posix()
@@ -300,54 +297,17 @@ def _block_sizes(n: int, fractions: Sequence[float]) -> list[int]:
 # ------------------------------------------------------------------------------------------------------ image helpers
 
 
-def square_on_white(image, size: int):
-    """Pad a PIL image to a centred square on white, then resize to ``size`` x ``size``.
-
-    Stock photos come in any aspect ratio; padding (rather than cropping) keeps the whole garment, and white is the
-    catalogue background the generator is asked to produce.
-    """
-    from PIL import Image
-
-    image = image.convert("RGB")
-    w, h = image.size
-    side = max(w, h)
-    if (w, h) != (side, side):
-        canvas = Image.new("RGB", (side, side), (255, 255, 255))
-        canvas.paste(image, ((side - w) // 2, (side - h) // 2))
-        image = canvas
-    if side != size:
-        image = image.resize((size, size), Image.Resampling.LANCZOS if side > size else Image.Resampling.BICUBIC)
-    return image
-
-
 def load_stock(path: str | os.PathLike, size: int):
     """The stock image as the generator's target: loaded like any input image, squared on white, resized."""
-    from imagegen.images import load_image
-
     return square_on_white(load_image(Path(path)), size)
 
 
 def pil_to_uint8(image, size: int | None = None) -> np.ndarray:
     """RGB PIL -> uint8 [H, W, 3], resized to ``size`` if it is not already that size."""
-    from PIL import Image
-
     image = image.convert("RGB")
     if size is not None and image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(image, dtype=np.uint8).copy()
-
-
-def uint8_to_tensor(array: np.ndarray):
-    """uint8 [H, W, 3] -> float32 Tensor [3, H, W] in [-1, 1] (the contract's image tensors)."""
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-
-
-def tensor_to_uint8(tensor) -> np.ndarray:
-    """Tensor [3, H, W] in [-1, 1] -> uint8 [H, W, 3] (clamped, rounded)."""
-    t = tensor.detach().float().cpu().clamp(-1, 1).add(1).mul(127.5).round()
-    return t.permute(1, 2, 0).numpy().astype(np.uint8)
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -357,214 +317,3 @@ def file_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-# ----------------------------------------------------------------------------------------------------------- dataset
-
-Preprocess = Callable[..., Any]  # (PIL image, garment) -> object with .image (PIL) and .method (str)
-
-
-def _torch_dataset_base():
-    try:
-        from torch.utils.data import Dataset
-
-        return Dataset
-    except ImportError:  # pragma: no cover - torch is a hard dependency; keeps manifest tools usable without it
-        return object
-
-
-class PairDataset(_torch_dataset_base()):  # type: ignore[misc]
-    """Torch Dataset over manifest records: ``dict(photo, stock, item_index, item_id, garment)``.
-
-    ``garment`` is the record's type name ("top", "bottom", "whole"): the crop the photo was preprocessed for, and the
-    FiLM class of a garment-conditioned model (``imagegen.networks.GANConfig.garments``). A name, not an index, so
-    the embedding-row order stays the model's own business; the default collate turns a batch of them into a list.
-
-    Preprocessing (mediapipe segmentation + pose) costs ~30 ms a photo, far more than a training step needs per image,
-    so it is done ONCE by :meth:`prepare` and kept as uint8 arrays (12 KB a 64 px photo). With ``cache_dir`` the arrays
-    also go to disk, one ``.npz`` per (photo content hash, image size, garment, preprocessor), so a second run, another
-    worker or a retrain on an extended manifest only preprocesses new photos. Items not prepared yet are preprocessed
-    lazily on first access.
-
-    ``preprocessor``: ``None`` uses ``imagegen.preprocess.get_preprocessor(image_size)``; any callable
-    ``(PIL, garment) -> result with .image and .method`` works (tests use a cheap stub). Its disk-cache identity is its
-    ``cache_tag`` attribute if it has one, else its qualified type name.
-    """
-
-    def __init__(
-        self,
-        records: Sequence[PairRecord],
-        image_size: int,
-        preprocessor: Preprocess | None = None,
-        cache_dir: str | os.PathLike | None = None,
-    ):
-        if not records:
-            raise ValueError("PairDataset needs at least one record")
-        if int(image_size) < 8:
-            raise ValueError(f"image_size must be at least 8, got {image_size}")
-        self.records: list[PairRecord] = list(records)
-        self.image_size = int(image_size)
-        self._preprocessor = preprocessor
-        self._tag = self._cache_tag(preprocessor)
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.item_ids: list[str] = sorted({r.item_id for r in self.records})
-        self._item_index = {item: i for i, item in enumerate(self.item_ids)}
-        self._photos: list[np.ndarray | None] = [None] * len(self.records)
-        self._methods: list[str | None] = [None] * len(self.records)
-        self._stocks: dict[Path, np.ndarray] = {}
-        self.cache_hits = 0
-
-    # -- identity ---------------------------------------------------------------------------------------------------
-
-    @property
-    def fingerprint(self) -> str:
-        """Short hash of the records (paths relative to their common folder, ids, garments, splits) and image size.
-
-        Stored in checkpoints to say which data a model was trained on. Paths are taken relative to the records'
-        common folder so moving the whole dataset does not change it; record order does not matter either.
-        """
-        paths = [str(p) for r in self.records for p in (r.photo, r.stock)]
-        try:
-            root = Path(os.path.commonpath(paths)) if paths else Path("/")
-        except ValueError:  # mixed absolute/relative or different drives
-            root = Path("/")
-        if root in {Path(p) for p in paths}:  # a single file: use its folder
-            root = root.parent
-        rows = sorted(
-            json.dumps([_relative(r.photo, root), _relative(r.stock, root), r.item_id, r.garment, r.split])
-            for r in self.records
-        )
-        h = hashlib.sha256(f"size={self.image_size}\n".encode())
-        for row in rows:
-            h.update(row.encode() + b"\n")
-        return h.hexdigest()[:16]
-
-    @property
-    def preprocess_stats(self) -> dict[str, int]:
-        """How many prepared photos each preprocessing method handled (e.g. ``{"keypoints": 90, "centre": 3}``).
-
-        A high ``centre`` count means the preprocessor found no person: worth a look before training on the set.
-        """
-        return dict(sorted(Counter(m for m in self._methods if m is not None).items()))
-
-    @property
-    def num_items(self) -> int:
-        return len(self.item_ids)
-
-    def item_index(self, item_id: str) -> int:
-        return self._item_index[item_id]
-
-    # -- preprocessing ----------------------------------------------------------------------------------------------
-
-    def _get_preprocessor(self) -> Preprocess:
-        if self._preprocessor is None:
-            from imagegen.preprocess import get_preprocessor
-
-            self._preprocessor = get_preprocessor(self.image_size)
-        return self._preprocessor
-
-    @staticmethod
-    def _cache_tag(prep: Preprocess | None) -> str:
-        if prep is None:  # the default: identify it without loading mediapipe
-            return "imagegen.preprocess.get_preprocessor"
-        tag = getattr(prep, "cache_tag", None)
-        return str(tag) if tag else f"{type(prep).__module__}.{type(prep).__qualname__}"
-
-    def _cache_path(self, digest: str, garment: str) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        key = hashlib.sha1(
-            f"v{CACHE_VERSION}|{digest}|{self.image_size}|{garment}|{self._tag}".encode()
-        ).hexdigest()
-        return self.cache_dir / key[:2] / f"{key}.npz"
-
-    def _load_cached(self, path: Path | None) -> tuple[np.ndarray, str] | None:
-        if path is None or not path.is_file():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                image, method = z["image"], str(z["method"])
-        except Exception:  # a truncated or foreign file: recompute (and overwrite) rather than fail the run
-            return None
-        if image.shape != (self.image_size, self.image_size, 3) or image.dtype != np.uint8:
-            return None
-        return image, method
-
-    @staticmethod
-    def _save_cached(path: Path, image: np.ndarray, method: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, image=image, method=np.array(method))
-        os.replace(tmp, path)  # atomic: concurrent workers never read half a file
-
-    def _prepare_one(self, index: int) -> None:
-        record = self.records[index]
-        cache_path = None
-        if self.cache_dir is not None:
-            cache_path = self._cache_path(file_digest(record.photo), record.garment)
-            cached = self._load_cached(cache_path)
-            if cached is not None:
-                self._photos[index], self._methods[index] = cached
-                self.cache_hits += 1
-                return
-        from imagegen.images import load_image
-
-        try:
-            result = self._get_preprocessor()(load_image(record.photo), record.garment)
-        except Exception as e:
-            raise ValueError(f"cannot preprocess photo {record.photo}: {e}") from e
-        image = pil_to_uint8(result.image, self.image_size)
-        method = str(getattr(result, "method", "unknown"))
-        self._photos[index], self._methods[index] = image, method
-        if cache_path is not None:
-            self._save_cached(cache_path, image, method)
-
-    def _stock_array(self, path: Path) -> np.ndarray:
-        array = self._stocks.get(path)
-        if array is None:
-            array = pil_to_uint8(load_stock(path, self.image_size))
-            self._stocks[path] = array
-        return array
-
-    def prepare(self, progress: bool = True) -> "PairDataset":
-        """Preprocess every photo not prepared yet (and load every stock image). Returns ``self`` for chaining."""
-        todo = [i for i, p in enumerate(self._photos) if p is None]
-        if todo:
-            from tqdm.auto import tqdm
-
-            for i in tqdm(todo, desc="preprocessing photos", unit="photo", disable=not progress):
-                self._prepare_one(i)
-        for record in self.records:
-            self._stock_array(record.stock)
-        return self
-
-    @property
-    def prepared(self) -> bool:
-        return all(p is not None for p in self._photos)
-
-    # -- Dataset protocol -------------------------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if index < 0:
-            index += len(self.records)
-        if not 0 <= index < len(self.records):
-            raise IndexError(index)
-        if self._photos[index] is None:
-            self._prepare_one(index)
-        record = self.records[index]
-        return {
-            "photo": uint8_to_tensor(self._photos[index]),
-            "stock": uint8_to_tensor(self._stock_array(record.stock)),
-            "item_index": self._item_index[record.item_id],
-            "item_id": record.item_id,
-            "garment": record.garment,
-        }
-
-    def photo_array(self, index: int) -> np.ndarray:
-        """The preprocessed photo as uint8 [H, W, 3] (preprocessing it now if needed)."""
-        if self._photos[index] is None:
-            self._prepare_one(index)
-        return self._photos[index]  # type: ignore[return-value]

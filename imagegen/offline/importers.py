@@ -68,6 +68,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from PIL import Image
+
+from imagegen.images import MIN_SIDE
 from imagegen.offline.data import GARMENTS, SPLITS, PairRecord, split_by_item, write_manifest
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -131,10 +134,6 @@ def _image_ok(path: Path, verify: bool) -> bool:
     if not verify:
         return True
     try:
-        from PIL import Image
-
-        from imagegen.images import MIN_SIDE
-
         with Image.open(path) as im:
             w, h = im.size
         return min(w, h) >= MIN_SIDE
@@ -342,6 +341,14 @@ DRESSCODE_KEYPOINT_SPACE = (384.0, 512.0)  # Dress Code keypoints are given for 
 DRESSCODE_NAME = re.compile(r"^(?P<id>[^/\\]+)_0\.(?:jpe?g|png)$", re.IGNORECASE)
 
 
+def _readable(path: Path, verify: bool, skipped: Counter, reason: str) -> tuple[int, int] | None:
+    """``_image_size_if_decodes``, counting ``reason`` in ``skipped`` when the file is missing or broken."""
+    size = _image_size_if_decodes(path, verify)
+    if size is None:
+        skipped[reason] += 1
+    return size
+
+
 def _image_size_if_decodes(path: Path, verify: bool) -> tuple[int, int] | None:
     """(width, height) when the file exists and decodes (at 1/8 scale via JPEG draft mode: a truncated file still
     fails, at ~1 ms a 1024 px photo); ``None`` otherwise. Without ``verify`` only existence is checked ((0, 0)).
@@ -353,10 +360,6 @@ def _image_size_if_decodes(path: Path, verify: bool) -> tuple[int, int] | None:
     if not verify:
         return (0, 0)
     try:
-        from PIL import Image
-
-        from imagegen.images import MIN_SIDE
-
         with Image.open(path) as im:
             size = im.size
             if min(size) < MIN_SIDE:
@@ -406,13 +409,8 @@ def _carve_val(records: list[PairRecord], val_fraction: float, seed: int) -> Non
             r.split = chosen[r.item_id]
 
 
-def import_viton_hd(
-    src: str | Path,
-    out_dir: str | Path,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-    verify: bool = True,
-) -> ImportSummary:
+def import_viton_hd(src: str | Path, out_dir: str | Path, val_fraction: float = 0.1, seed: int = 0,
+                    verify: bool = True) -> ImportSummary:
     """VITON-HD root -> ``out_dir/manifest.jsonl``: each person photo paired with the garment it is wearing (top).
 
     Layout (clovaai/VITON-HD, the ``zalando-hd-resized`` archive)::
@@ -448,13 +446,9 @@ def import_viton_hd(
                 continue
             if garment_name != person:
                 notes["unpaired_row_used_worn_cloth"] += 1
-            size = _image_size_if_decodes(folder / "image" / person, verify)
-            if size is None:
-                skipped["missing_or_broken_photo"] += 1
-                continue
+            size = _readable(folder / "image" / person, verify, skipped, "missing_or_broken_photo")
             cloth = folder / "cloth" / person
-            if _image_size_if_decodes(cloth, verify) is None:
-                skipped["missing_or_broken_cloth"] += 1
+            if size is None or _readable(cloth, verify, skipped, "missing_or_broken_cloth") is None:
                 continue
             if not (folder / "cloth-mask" / person).is_file():
                 notes["cloth_mask_missing"] += 1
@@ -475,13 +469,8 @@ def import_viton_hd(
     return _finish("viton-hd", src, out_dir, records, skipped, notes)
 
 
-def import_dresscode(
-    src: str | Path,
-    out_dir: str | Path,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-    verify: bool = True,
-) -> ImportSummary:
+def import_dresscode(src: str | Path, out_dir: str | Path, val_fraction: float = 0.1, seed: int = 0,
+                     verify: bool = True) -> ImportSummary:
     """Dress Code root -> ``out_dir/manifest.jsonl``: person photos paired with their garment, garment type by category.
 
     Layout (aimagelab/dress-code, its ``data/dataset.py`` loader)::
@@ -532,12 +521,9 @@ def import_dresscode(
                 worn = f"{m['id']}_1{Path(person).suffix}"
                 if garment_name != worn:
                     notes["unpaired_row_used_worn_cloth"] += 1
-                size = _image_size_if_decodes(folder / "images" / person, verify)
-                if size is None:
-                    skipped["missing_or_broken_photo"] += 1
-                    continue
-                if _image_size_if_decodes(folder / "images" / worn, verify) is None:
-                    skipped["missing_or_broken_cloth"] += 1
+                size = _readable(folder / "images" / person, verify, skipped, "missing_or_broken_photo")
+                if size is None or _readable(folder / "images" / worn, verify, skipped,
+                                             "missing_or_broken_cloth") is None:
                     continue
                 seen.add(person)
                 keypoints = None

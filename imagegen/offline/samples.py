@@ -21,26 +21,28 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib.cbook as cbook
 import numpy as np
+import torch
 from PIL import Image
+from skimage import data as skdata
 
+from imagegen.generator import StockImageGenerator
 from imagegen.offline.data import load_stock, pil_to_uint8, read_manifest
-from imagegen.offline.evaluate import examples_grid
+from imagegen.offline.grids import examples_grid
+from imagegen.tensors import to_tensor
+from imagegen.warping import FlowGenerator
 
 
 def packaged_photos() -> list[tuple[str, Image.Image]]:
     """(name, RGB image) of the real photographs found in installed packages; a missing package is skipped."""
     found: list[tuple[str, Image.Image]] = []
     try:
-        import matplotlib.cbook as cbook
-
         with cbook.get_sample_data("grace_hopper.jpg") as f:
             found.append(("grace_hopper (matplotlib)", Image.open(f).convert("RGB")))
     except Exception:  # pragma: no cover - matplotlib is a dependency; its sample data may be stripped
         pass
     try:
-        from skimage import data as skdata
-
         found.append(("astronaut (scikit-image)", Image.fromarray(skdata.astronaut()).convert("RGB")))
         found.append(("camera, greyscale (scikit-image)", Image.fromarray(skdata.camera()).convert("RGB")))
     except Exception:  # pragma: no cover
@@ -80,11 +82,6 @@ def _details(items_path: Path) -> tuple[dict[str, dict], dict[str, str]]:
 def warp_cells(generator, preprocessed: Image.Image, garment: str) -> list[np.ndarray] | None:
     """[the photo warped alone, its visibility mask] for a warping G1 (``imagegen.warping.FlowGenerator``), else
     None: what G1's image is made of (visibility x warp + (1 - visibility) x residual)."""
-    import torch
-
-    from imagegen.images import to_tensor
-    from imagegen.warping import FlowGenerator
-
     if not isinstance(generator.g1, FlowGenerator):
         return None
     x = to_tensor(preprocessed, generator.image_size).unsqueeze(0)
@@ -141,8 +138,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    from imagegen.generator import StockImageGenerator
-
     generator = (StockImageGenerator.from_checkpoint(args.checkpoint) if args.checkpoint
                  else StockImageGenerator.default())
     args.out.mkdir(parents=True, exist_ok=True)

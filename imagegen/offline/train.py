@@ -36,6 +36,7 @@ import logging
 import math
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,12 +46,19 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from torch import nn
+from torchvision.utils import save_image
+from tqdm.auto import tqdm
 
 from imagegen.checkpoint import load_checkpoint, load_training_state, save_checkpoint, save_training_state
 from imagegen.conditioning import DEFAULT_GARMENTS
 from imagegen.networks import (ARCHS, GANConfig, association_garments, association_pairs, build_discriminators,
                                build_generators, combine)
+from imagegen.offline.data import read_manifest
+from imagegen.offline.pair_dataset import PairDataset
+from imagegen.offline.perceptual import Lite0Perceptual
 from imagegen.warping import flow_tv, warp_pyramid_l1
 
 log = logging.getLogger(__name__)
@@ -214,8 +222,6 @@ class Trainer:
         self.flow = gan_cfg.g1 == "flow"
         self.perceptual = None
         if cfg.perceptual_weight:
-            from imagegen.offline.perceptual import Lite0Perceptual  # loads the ImageNet weights: only when used
-
             self.perceptual = Lite0Perceptual().to(device)
 
     def _autocast(self):
@@ -417,8 +423,6 @@ def _sample_batch(dataset: Any, k: int = 8) -> tuple[torch.Tensor, torch.Tensor,
 def save_sample_grid(path: Path, photo: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor,
                      stock: torch.Tensor) -> Path:
     """One row per sample, columns photo | G1 | G2 | ground truth."""
-    from torchvision.utils import save_image
-
     rows = torch.stack([photo, g1, g2, stock], dim=1).flatten(0, 1)  # [4k, 3, H, W], row-major per sample
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(rows.float().cpu() * 0.5 + 0.5, path, nrow=4, padding=2, pad_value=1.0)
@@ -431,9 +435,6 @@ def save_loss_plot(path: Path, history: list[dict[str, float]]) -> Path:
     Uses matplotlib's object API with the Agg canvas directly, so it works headless and never changes the
     process-wide pyplot backend of whoever imported us.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(12, 3.6), dpi=100)
     FigureCanvasAgg(fig)
     panels = [("discriminators (LSGAN)", ["d_real", "d_assoc1", "d_assoc2"], False),
@@ -575,8 +576,6 @@ def train(config: TrainConfig, train_set: Sequence[dict], out_dir: str | Path, v
                                              "gan_config": gan_cfg.to_dict(), "batch_size": config.batch_size,
                                              "seed": config.seed, "data_fingerprint": fingerprint})
 
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=total_steps, initial=step, disable=not config.progress_bar, dynamic_ncols=True,
                    desc="train", unit="step")
         sums: dict[str, torch.Tensor] = {}
@@ -690,3 +689,41 @@ class SyntheticPairs:
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.items[i]
+
+
+def train_from_cli(args) -> int:
+    """`python -m imagegen train ...` (its parser: imagegen.__main__): the manifest's train and val splits, prepared
+    once (mediapipe, cached beside the manifest), then `train`; prints a JSON summary. Returns the exit code."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    records = read_manifest(args.data)
+    train_records = [r for r in records if r.split == "train"]
+    val_records = [r for r in records if r.split == "val"]
+    if not train_records:
+        print(f"error: {args.data} has no records with split 'train'", file=sys.stderr)
+        return 2
+    cache_dir = args.cache_dir or Path(args.data).resolve().parent / ".imagegen_cache"
+    train_set = PairDataset(train_records, args.size, cache_dir=cache_dir).prepare()
+    val_set = PairDataset(val_records, args.size, cache_dir=cache_dir).prepare() if val_records else None
+    print(f"train: {len(train_set)} photos of {train_set.num_items} items"
+          + (f"; val: {len(val_set)} photos" if val_set is not None else "") + f"; fingerprint {train_set.fingerprint}")
+
+    flow_defaults = {"warp": 10.0, "tv": 1.0} if args.arch == "v3" else {"warp": 0.0, "tv": 0.0}
+    config = TrainConfig(image_size=args.size, base_width=args.base_width, arch=args.arch, batch_size=args.batch_size,
+                         lr=args.lr, fm_weight=args.fm_weight, levels=args.levels,
+                         init=str(args.init) if args.init else None,
+                         warp_weight=args.warp_weight if args.warp_weight is not None else flow_defaults["warp"],
+                         tv_weight=args.tv_weight if args.tv_weight is not None else flow_defaults["tv"],
+                         perceptual_weight=args.perceptual_weight,
+                         seed=args.seed, device=args.device, amp=args.amp, channels_last=args.channels_last,
+                         num_workers=args.workers, log_every=args.log_every, sample_every=args.sample_every,
+                         checkpoint_every=args.checkpoint_every,
+                         keep_checkpoints=args.keep_checkpoints, half=args.half, resume=args.resume,
+                         steps=args.steps, **({"epochs": args.epochs} if args.epochs is not None else {}))
+    result = train(config, train_set, args.out, val_set=val_set)
+    summary = {"checkpoint": str(result.checkpoint_path), "step": result.step, "total_steps": result.total_steps,
+               "losses": result.losses, "metrics": result.metrics, "pairs_per_s": round(result.pairs_per_s, 1),
+               "elapsed_s": round(result.elapsed_s, 1), "samples": str(result.sample_grid_path),
+               "loss_plot": str(result.loss_plot_path), "stopped_early": result.stopped_early}
+    print(json.dumps(summary, indent=2))
+    return 0

@@ -10,6 +10,8 @@ a shopper, and searching reveals nothing of anyone's listings). Staff can do eve
 """
 from __future__ import annotations
 
+from django.contrib.auth.models import Group
+
 SELLER = "seller"
 BUYER = "buyer"
 ROLES = (SELLER, BUYER)
@@ -20,8 +22,6 @@ CANNOT_SELL_REASON = "only sellers can create listings; ask an operator to give 
 
 def role_assign(user, role: str) -> None:
     """Give `user` the role (idempotent)."""
-    from django.contrib.auth.models import Group
-
     if role not in _GROUP:
         raise ValueError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
     group, _ = Group.objects.get_or_create(name=_GROUP[role])

@@ -1,7 +1,7 @@
 """The sign-in page with the same password-guess limit as the API's token login."""
 from django.contrib.auth.views import LoginView
 
-from marketplace.api.throttling import LoginRateThrottle
+from .throttling import LoginRateThrottle
 
 
 class ThrottledLoginView(LoginView):

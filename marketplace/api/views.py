@@ -14,9 +14,13 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from marketplace.accounts.roles import CANNOT_SELL_REASON, user_can_sell
-
+from marketplace.accounts.throttling import LoginRateThrottle
+from marketplace.catalogue import selectors as catalogue_selectors
 from marketplace.catalogue.models import Item
-from marketplace.jobs import services as job_services
+from marketplace.catalogue.services import reindex_start
+from marketplace.jobs import model_versions, photo_jobs
+from marketplace.jobs import runs as job_runs
+from marketplace.jobs import selectors as job_selectors
 from marketplace.jobs.models import ImageJob, ModelVersion, ReindexRun, TrainingRun
 from marketplace.listings import services as listing_services
 from marketplace.listings.models import Listing, Suggestion
@@ -26,22 +30,25 @@ from marketplace.uploads import UploadRejected
 
 from . import serializers as s
 from .permissions import IsStaff
-from .throttling import LoginRateThrottle, ThrottleReasonMixin, UploadRateThrottle
+from .throttling import ThrottleReasonMixin, UploadRateThrottle
 
 # Primary keys are 64-bit: a longer number in the path is simply not found (SQLite overflowed on it: a 500).
 PK_PATTERN = r"[0-9]{1,18}"
 
 
-def _rejected(exc: UploadRejected) -> Response:
-    return Response({"detail": exc.reason}, status=exc.status)
-
-
-def _upload_from(request) -> tuple:
+def _accept_upload(request, create) -> Response:
+    """A photo upload: validate the form, `create(upload, garment_type)` -> (row, job), and answer 202 with the job
+    to follow (or the upload's rejection)."""
     form = s.PhotoUploadSerializer(data=request.data)
     if "image" not in request.FILES:
         raise ValidationError({"image": ["no image file was sent: use the multipart field 'image'"]})
     form.is_valid(raise_exception=True)
-    return request.FILES["image"], form.validated_data.get("garment_type")
+    try:
+        row, job = create(request.FILES["image"], form.validated_data.get("garment_type"))
+    except UploadRejected as exc:
+        return Response({"detail": exc.reason}, status=exc.status)
+    body = {"id": row.pk, "job": s.JobSerializer(job, context={"request": request}).data}
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["job"]["url"]})
 
 
 class TokenLogin(ThrottleReasonMixin, ObtainAuthToken):
@@ -85,13 +92,8 @@ class ListingViewSet(ThrottleReasonMixin, mixins.CreateModelMixin, mixins.Retrie
     def upload_photo(self, request, pk=None):
         """Upload a street photo of the garment; answers 202 with the job to follow."""
         listing = self.get_object()
-        upload, garment = _upload_from(request)
-        try:
-            photo, job = listing_services.listing_photo_create(listing=listing, upload=upload, garment_type=garment)
-        except UploadRejected as exc:
-            return _rejected(exc)
-        body = {"id": photo.pk, "job": s.JobSerializer(job, context={"request": request}).data}
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["job"]["url"]})
+        return _accept_upload(request, lambda upload, garment: listing_services.listing_photo_create(
+            listing=listing, upload=upload, garment_type=garment))
 
     @extend_schema(responses=s.SuggestionSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -150,7 +152,7 @@ class JobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gene
             # One read, not two: the wait subscribes before its first read (job_events.wait_for_end), so that read
             # answers a job that already ended, and a job that is not the caller's is a 404 before any wait. A long
             # poll starts while the worker claims the job: on two cores, a read fewer here is a faster claim there.
-            job = job_services.job_wait_until_ended(int(self.kwargs[self.lookup_field]), wait, read=self.get_object)
+            job = photo_jobs.job_wait_until_ended(int(self.kwargs[self.lookup_field]), wait, read=self.get_object)
         else:
             job = self.get_object()
         return Response(self.get_serializer(job).data)
@@ -160,7 +162,7 @@ class JobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gene
     def retry(self, request, pk=None):
         """Retry a failed job from the start."""
         job = self.get_object()
-        if not job_services.job_retry(job):
+        if not photo_jobs.job_retry(job):
             return Response({"detail": f"only failed jobs can be retried; this one is {job.state}"},
                             status=status.HTTP_409_CONFLICT)
         job.refresh_from_db()
@@ -197,14 +199,8 @@ class SearchQueryViewSet(ThrottleReasonMixin, mixins.RetrieveModelMixin, mixins.
     @extend_schema(request={"multipart/form-data": s.PhotoUploadSerializer}, responses={202: s.AcceptedSerializer})
     def create(self, request):
         """Search the catalogue with a photo of someone wearing a garment; answers 202 with the job to follow."""
-        upload, garment = _upload_from(request)
-        try:
-            query, job = shopping_services.search_query_create(buyer=request.user, upload=upload,
-                                                               garment_type=garment or "top")
-        except UploadRejected as exc:
-            return _rejected(exc)
-        body = {"id": query.pk, "job": s.JobSerializer(job, context={"request": request}).data}
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["job"]["url"]})
+        return _accept_upload(request, lambda upload, garment: shopping_services.search_query_create(
+            buyer=request.user, upload=upload, garment_type=garment or "top"))
 
     @extend_schema(responses=s.RecommendationSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -215,11 +211,15 @@ class SearchQueryViewSet(ThrottleReasonMixin, mixins.RetrieveModelMixin, mixins.
 
 
 # --- staff -------------------------------------------------------------------------------------------------------
-class TrainingRunViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
-                         viewsets.GenericViewSet):
+# Runs an operator starts (create), follows (retrieve) and lists. (A comment, not a docstring: the API's schema would
+# show it as the description of every run endpoint.)
+class _RunViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_value_regex = PK_PATTERN
-    serializer_class = s.TrainingRunSerializer
     permission_classes = [IsStaff]
+
+
+class TrainingRunViewSet(_RunViewSet):
+    serializer_class = s.TrainingRunSerializer
     queryset = TrainingRun.objects.all()
 
     @extend_schema(request=s.TrainingParametersSerializer, responses={202: s.TrainingRunSerializer})
@@ -227,27 +227,24 @@ class TrainingRunViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mix
         """Start a training run on the `train` queue."""
         params = s.TrainingParametersSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        run = job_services.training_run_start(user=request.user, parameters=params.validated_data)
+        run = job_runs.training_run_start(user=request.user, parameters=params.validated_data)
         return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        run = job_services.training_run_cancel(self.get_object())
+        run = job_runs.training_run_cancel(self.get_object())
         return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ReindexRunViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
-                        viewsets.GenericViewSet):
-    lookup_value_regex = PK_PATTERN
+class ReindexRunViewSet(_RunViewSet):
     serializer_class = s.ReindexRunSerializer
-    permission_classes = [IsStaff]
     queryset = ReindexRun.objects.all()
 
     @extend_schema(request=None, responses={202: s.ReindexRunSerializer})
     def create(self, request):
         """Rebuild the vector index from every stock image."""
-        run = job_services.reindex_start(user=request.user)
+        run = reindex_start(user=request.user)
         return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -262,7 +259,7 @@ class ModelVersionViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, view
     def activate(self, request, pk=None):
         """Roll this version out: a GPU worker checks the checkpoint loads, then makes it the active model."""
         version = self.get_object()
-        task_id = job_services.model_version_roll_out(version)
+        task_id = model_versions.model_version_roll_out(version)
         if task_id is None:
             return Response({"detail": "the job queue is unreachable; try again"}, status=503)
         return Response({"detail": "roll-out queued", "task_id": task_id}, status=status.HTTP_202_ACCEPTED)
@@ -275,7 +272,7 @@ class RetryFailedJobs(APIView):
 
     @extend_schema(request=None, responses={202: dict})
     def post(self, request):
-        return Response({"retried": job_services.jobs_retry_failed()}, status=status.HTTP_202_ACCEPTED)
+        return Response({"retried": photo_jobs.jobs_retry_failed()}, status=status.HTTP_202_ACCEPTED)
 
 
 class QueueOverview(APIView):
@@ -285,4 +282,4 @@ class QueueOverview(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request):
-        return Response(job_services.queue_overview())
+        return Response(job_selectors.queue_overview(index=catalogue_selectors.index_overview()))

@@ -6,4 +6,4 @@ class CatalogueConfig(AppConfig):
     label = "catalogue"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the index-removal signal)
+        from . import signals  # noqa: F401  lazy: connects the index signals; it imports the models, only once loaded

@@ -1,7 +1,7 @@
 """How catalogue data is shown to people: one place for titles and prices, used by the pages (and open to the API).
 
 Seeded items carry an internal SKU at the end of their title (`Blue striped tee [synth-0-3]`, see
-workers/catalogue_seed.py) so that seeding stays idempotent; people never need to see it."""
+devtools/catalogue_seed.py) so that seeding stays idempotent; people never need to see it."""
 from __future__ import annotations
 
 import re

@@ -3,13 +3,7 @@ import hashlib
 from django.conf import settings
 from django.db import models
 
-
-class GarmentType(models.TextChoices):
-    """Which part of the body the garment covers; it picks the preprocessing crop and filters the search."""
-
-    TOP = "top", "Top"
-    BOTTOM = "bottom", "Bottom"
-    WHOLE = "whole", "Whole body"
+from marketplace.garments import GarmentType
 
 
 class Item(models.Model):

@@ -4,12 +4,14 @@ The index stores, beside each stock image's vector, the fields a search filters 
 item's `category` and `in_stock`. When either changes, the item's stock images are flagged `index_dirty` and the
 index task is published on commit; the index worker re-upserts them (and the sweeper catches up if that publish is
 lost). `Item.save()` does this through a signal (signals.py), so the admin and `item_update` behave alike; a bulk
-`QuerySet.update()` bypasses signals: call `stock_images_mark_dirty` after one."""
+`QuerySet.update()` bypasses signals: call `stock_images_mark_dirty` after one. An operator's full re-index starts
+with `reindex_start`."""
 from __future__ import annotations
 
 from django.db import transaction
 
-from marketplace.jobs import queue, task_names
+from marketplace.jobs import queue, runs, task_names
+from marketplace.jobs.models import ReindexRun
 
 from .models import Item, StockImage
 
@@ -32,3 +34,9 @@ def item_update(item: Item, **fields) -> Item:
         setattr(item, name, value)
     item.save(update_fields=list(fields) or None)
     return item
+
+
+def reindex_start(*, user) -> ReindexRun:
+    """Rebuild the vector index from every stock image: a re-index run over the catalogue as it is now (one at a
+    time: while one is pending or running, that run is returned; marketplace.jobs.runs.reindex_run_start)."""
+    return runs.reindex_run_start(user=user, total=StockImage.objects.count())

@@ -15,6 +15,7 @@ from django.dispatch import receiver
 from marketplace.jobs import queue, task_names
 
 from .models import Item, StockImage
+from .services import INDEXED_FIELDS, stock_images_mark_dirty
 
 
 @receiver(post_delete, sender=StockImage)
@@ -44,8 +45,6 @@ def reindex_replaced_image(sender, instance: StockImage, raw=False, **kwargs) ->
 # --- an item's indexed fields changed: re-upsert its stock images ------------------------------------------------
 @receiver(pre_save, sender=Item)
 def remember_indexed_fields(sender, instance: Item, raw=False, **kwargs) -> None:
-    from .services import INDEXED_FIELDS
-
     instance._indexed_before = None
     if instance.pk and not raw:
         instance._indexed_before = Item.objects.filter(pk=instance.pk).values(*INDEXED_FIELDS).first()
@@ -53,8 +52,6 @@ def remember_indexed_fields(sender, instance: Item, raw=False, **kwargs) -> None
 
 @receiver(post_save, sender=Item)
 def reindex_item_when_indexed_fields_change(sender, instance: Item, created=False, raw=False, **kwargs) -> None:
-    from .services import INDEXED_FIELDS, stock_images_mark_dirty
-
     before = getattr(instance, "_indexed_before", None)
     if created or raw or before is None:
         return

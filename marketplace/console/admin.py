@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from marketplace.api.serializers import TrainingParametersSerializer
-from marketplace.jobs import services
+from marketplace.jobs import runs
 from marketplace.jobs.models import TrainingRun
 
 
@@ -31,7 +31,7 @@ class TrainingRunAddForm(forms.ModelForm):
 @admin.action(description="Cancel the selected training runs")
 def cancel_runs(modeladmin, request, queryset):
     for run in queryset.filter(state__in=[TrainingRun.State.PENDING, TrainingRun.State.RUNNING]):
-        services.training_run_cancel(run)
+        runs.training_run_cancel(run)
 
 
 @admin.register(TrainingRun)
@@ -55,7 +55,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        run = services.training_run_start(user=request.user, parameters=form.cleaned_data["parameters"])
+        run = runs.training_run_start(user=request.user, parameters=form.cleaned_data["parameters"])
         obj.pk = run.pk
         obj.refresh_from_db()
         obj._state.adding = False

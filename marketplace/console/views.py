@@ -9,7 +9,11 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from marketplace.jobs import model_versions, queue_control, services, training_progress
+from marketplace.catalogue import selectors as catalogue_selectors
+from marketplace.catalogue.services import reindex_start
+from marketplace.jobs import model_versions, photo_jobs, queue_control, training_progress
+from marketplace.jobs import runs as job_runs
+from marketplace.jobs import selectors as job_selectors
 from marketplace.jobs.models import ImageJob, ModelVersion, ReindexRun, TrainingRun
 
 from .access import staff_required
@@ -32,37 +36,40 @@ def queues(request):
     failed = ImageJob.objects.filter(state=ImageJob.State.FAILED).select_related("owner").order_by("-finished_at", "-pk")
     page = Paginator(failed, FAILED_JOBS_PER_PAGE).get_page(request.GET.get("page"))
     photo = {s: ImageJob.objects.filter(state=s).count() for s in (ImageJob.State.DONE, ImageJob.State.FAILED)}
+    status = job_selectors.queues_status(stock_images_to_index=catalogue_selectors.stock_images_to_index())
     return render(request, "console/queues.html", {
-        "queues": queue_control.queues_status(), "failed_page": page, "photo_totals": photo, "section": "queues"})
+        "queues": status, "failed_page": page, "photo_totals": photo, "section": "queues"})
+
+
+def _queue_switch(request, name: str, switch, done: str):
+    """Pause or resume queue `name` (`switch`: queue_control.queue_pause or queue_resume) and say what happened:
+    `done` is the message, given `{note}` (how many workers acknowledged)."""
+    try:
+        replies = switch(name, user=request.user)
+    except queue_control.UnknownQueue:
+        raise Http404("no such queue")
+    messages.success(request, done.format(name=name, note=_workers_note(replies)))
+    return redirect("console:queues")
 
 
 @staff_required
 @require_POST
 def queue_pause(request, name):
-    try:
-        replies = queue_control.queue_pause(name, user=request.user)
-    except queue_control.UnknownQueue:
-        raise Http404("no such queue")
-    messages.success(request, f"Queue {name} paused ({_workers_note(replies)}); its messages wait in the broker.")
-    return redirect("console:queues")
+    return _queue_switch(request, name, queue_control.queue_pause,
+                         "Queue {name} paused ({note}); its messages wait in the broker.")
 
 
 @staff_required
 @require_POST
 def queue_resume(request, name):
-    try:
-        replies = queue_control.queue_resume(name, user=request.user)
-    except queue_control.UnknownQueue:
-        raise Http404("no such queue")
-    messages.success(request, f"Queue {name} resumed ({_workers_note(replies)}).")
-    return redirect("console:queues")
+    return _queue_switch(request, name, queue_control.queue_resume, "Queue {name} resumed ({note}).")
 
 
 @staff_required
 @require_POST
 def job_retry(request, job_id):
     job = get_object_or_404(ImageJob, pk=job_id)
-    if services.job_retry(job):
+    if photo_jobs.job_retry(job):
         messages.success(request, f"Job {job.pk} is queued again.")
     else:
         messages.error(request, f"Job {job.pk} is not failed (it is {job.state}): nothing to retry.")
@@ -72,7 +79,7 @@ def job_retry(request, job_id):
 @staff_required
 @require_POST
 def jobs_retry_failed(request):
-    n = services.jobs_retry_failed()
+    n = photo_jobs.jobs_retry_failed()
     messages.success(request, f"{n} failed job{'s' if n != 1 else ''} queued again.")
     return redirect("console:queues")
 
@@ -81,19 +88,17 @@ def jobs_retry_failed(request):
 @staff_required
 @require_http_methods(["GET", "POST"])
 def training(request):
-    if request.method == "POST":
-        form = TrainingStartForm(request.POST)
-        if form.is_valid():
-            run = services.training_run_start(user=request.user, parameters=form.parameters)
-            messages.success(request, f"Training run {run.pk} queued on the train queue.")
-            return redirect("console:training_run", run_id=run.pk)
-        status = 400
-    else:
-        form, status = TrainingStartForm(), 200
+    posted = request.method == "POST"
+    form = TrainingStartForm(request.POST if posted else None)
+    if posted and form.is_valid():
+        run = job_runs.training_run_start(user=request.user, parameters=form.parameters)
+        messages.success(request, f"Training run {run.pk} queued on the train queue.")
+        return redirect("console:training_run", run_id=run.pk)
     runs = TrainingRun.objects.select_related("requested_by")[:RUNS_SHOWN]
     return render(request, "console/training.html",
                   {"form": form, "runs": runs, "section": "training",
-                   "train_paused": settings.QUEUE_TRAIN in queue_control.queues_paused()}, status=status)
+                   "train_paused": settings.QUEUE_TRAIN in queue_control.queues_paused()},
+                  status=400 if posted else 200)
 
 
 @staff_required
@@ -126,7 +131,7 @@ def training_run_image(request, run_id, kind):
 @staff_required
 @require_POST
 def training_run_cancel(request, run_id):
-    run = services.training_run_cancel(get_object_or_404(TrainingRun, pk=run_id))
+    run = job_runs.training_run_cancel(get_object_or_404(TrainingRun, pk=run_id))
     if run.state == TrainingRun.State.CANCELLED:
         messages.success(request, f"Training run {run.pk} cancelled.")
     elif run.state == TrainingRun.State.RUNNING:
@@ -184,15 +189,15 @@ def model_roll_back(request):
 def reindex(request):
     if request.method == "POST":
         before = ReindexRun.objects.filter(state__in=[ReindexRun.State.PENDING, ReindexRun.State.RUNNING]).exists()
-        run = services.reindex_start(user=request.user)
+        run = reindex_start(user=request.user)
         if before:
             messages.info(request, f"Re-index run {run.pk} is already under way; no second one was started.")
         else:
             messages.success(request, f"Re-index run {run.pk} queued.")
         return redirect("console:reindex")
     return render(request, "console/reindex.html", {
-        "overview": services.index_overview(), "runs": ReindexRun.objects.select_related("requested_by")[:RUNS_SHOWN],
-        "section": "reindex"})
+        "overview": catalogue_selectors.index_overview(),
+        "runs": ReindexRun.objects.select_related("requested_by")[:RUNS_SHOWN], "section": "reindex"})
 
 
 @staff_required
@@ -200,4 +205,4 @@ def reindex(request):
 def reindex_status(request):
     runs = [{"id": r.pk, "state": r.state, "done": r.done, "total": r.total, "error": r.error}
             for r in ReindexRun.objects.all()[:RUNS_SHOWN]]
-    return JsonResponse({"overview": services.index_overview(), "runs": runs})
+    return JsonResponse({"overview": catalogue_selectors.index_overview(), "runs": runs})

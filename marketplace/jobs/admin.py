@@ -1,13 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from . import services
-from .models import GeneratedImage, ImageJob, ModelVersion, ReindexRun
+from . import photo_jobs
+from .model_versions import QueueUnreachable, model_version_activate
+from .models import GeneratedImage, ImageJob, ModelVersion
 
 
 @admin.action(description="Retry the selected failed jobs")
 def retry_jobs(modeladmin, request, queryset):
     for job in queryset.filter(state=ImageJob.State.FAILED):
-        services.job_retry(job)
+        photo_jobs.job_retry(job)
 
 
 @admin.register(ImageJob)
@@ -30,10 +31,6 @@ class GeneratedImageAdmin(admin.ModelAdmin):
 def activate_versions(modeladmin, request, queryset):
     """The same roll-out as the console and the API: a worker checks the checkpoint loads before it goes live.
     One version: several would race to be the one active."""
-    from django.contrib import messages
-
-    from .model_versions import QueueUnreachable, model_version_activate
-
     if queryset.count() != 1:
         modeladmin.message_user(request, "Select exactly one version to activate.", messages.ERROR)
         return
@@ -55,26 +52,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
     actions = [activate_versions]
 
 
-# TrainingRun's admin lives in marketplace/console/admin.py: it validates parameters with the API's serializer,
-# which this bottom-layer app must not import.
-
-
-@admin.register(ReindexRun)
-class ReindexRunAdmin(admin.ModelAdmin):
-    """Adding a run starts it through `reindex_start` (one at a time: an add while one runs shows that run)."""
-
-    list_display = ["id", "state", "done", "total", "created_at", "finished_at"]
-
-    def get_fields(self, request, obj=None):
-        return [] if obj is None else super().get_fields(request, obj)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else [f.name for f in ReindexRun._meta.fields]
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return super().save_model(request, obj, form, change)
-        run = services.reindex_start(user=request.user)
-        obj.pk = run.pk
-        obj.refresh_from_db()
-        obj._state.adding = False
+# TrainingRun's admin lives in marketplace/console/admin.py: it validates parameters with the API's serializer, and
+# ReindexRun's in marketplace/catalogue/admin.py: a run covers the catalogue's stock images. This bottom-layer app
+# imports neither.

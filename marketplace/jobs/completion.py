@@ -2,7 +2,7 @@
 
 `marketplace.jobs` is the bottom layer: listings and shopping create jobs through it, so it must not import them
 back. Each of them registers, in its AppConfig.ready, a writer for its kind of job (suggestions for a listing photo,
-recommendations for a buyer's search); `services.job_complete` calls it inside the transaction that also sets the
+recommendations for a buyer's search); `photo_jobs.job_complete` calls it inside the transaction that also sets the
 job `done`, so the results and the final state are still written together."""
 from __future__ import annotations
 

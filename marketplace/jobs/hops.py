@@ -17,7 +17,7 @@ CPU_PUBLISHED = "cpu_published"  # separate layout only: the preprocess task was
 CPU_CLAIMED = "cpu_claimed"  # separate layout only: a CPU worker is about to claim the row
 PREPROCESSED = "preprocessed"  # separate layout only: the preprocessed input is stored, about to hand off
 PUBLISHED = "published"  # the generate task was due (the row's published_at, read at the gpu claim: it is written
-# with the write that makes the stage due, and the task is sent when that commits: services.job_send_on_commit)
+# with the write that makes the stage due, and the task is sent when that commits: photo_jobs.job_send_on_commit)
 CLAIMED = "claimed"  # the gpu stage is about to claim the row (batch followers: about to be collected)
 STARTED = "started"  # claimed (with the batch), heartbeats running, about to decode
 GENERATED = "generated"  # generators and embedding done (for the whole batch)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import queue, task_names
 from .models import ModelVersion
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,15 @@ def model_version_ensure_shipped() -> ModelVersion | None:
     return version
 
 
+def model_version_roll_out(version: ModelVersion) -> str | None:
+    """Ask a GPU worker to check that the version's checkpoint loads and then make it the active model; returns the
+    task id, or None when the broker is unreachable (nothing changed: the operator tries again)."""
+    return queue.publish(task_names.ROLL_OUT_MODEL, [version.pk], queue.queue_for(task_names.ROLL_OUT_MODEL))
+
+
 def model_version_activate(version: ModelVersion) -> str:
     """Queue the roll-out of `version` (the task the API uses); the row says it is queued until a GPU worker has
     checked the checkpoint and made it active (or recorded why not). Raises QueueUnreachable."""
-    from .services import model_version_roll_out
-
     # Marked before publishing: a fast worker may finish (and clear the mark) before this request writes again.
     ModelVersion.objects.filter(pk=version.pk).update(rollout_requested_at=timezone.now(), rollout_error="")
     task_id = model_version_roll_out(version)

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from marketplace.catalogue.models import GarmentType
+from marketplace.garments import GarmentType
 from marketplace.media_names import RandomName
 
 
@@ -82,7 +82,7 @@ class ImageJob(models.Model):
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="jobs")
     model_label = models.CharField(max_length=100, blank=True, help_text='"untrained-..." when no trained model ran')
-    # The search stage's verdict (workers/confidence.py): null until the job is done. A job that is not confident
+    # The search stage's verdict (workers/stages/confidence.py): null until the job is done. A job that is not confident
     # still ends `done`; its results are marked low-confidence and `confidence_note` says why.
     confident = models.BooleanField(null=True, blank=True,
                                     help_text="whether the best match passed the embedder's confidence gate")
@@ -142,7 +142,26 @@ class GeneratedImage(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
-class TrainingRun(models.Model):
+class Run(models.Model):
+    """What every run an operator starts (training, re-index) records: who asked, why it failed, and the same claim
+    as every job row (marketplace.jobs.lifecycle): the delivery that started the run holds it and renews its lease (a
+    re-index's: the index worker's build steps); the sweeper publishes a run again when the lease lapses."""
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_by = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-id"]
+
+
+class TrainingRun(Run):
     """A training run an operator started. The run acks its Celery message at once and keeps a lease with a
     heartbeat here instead: hours of training must not depend on broker redelivery (docs/FACTS.md)."""
 
@@ -153,7 +172,6 @@ class TrainingRun(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     parameters = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
     progress = models.FloatField(default=0.0, help_text="0..1")
@@ -161,22 +179,12 @@ class TrainingRun(models.Model):
     total_steps = models.PositiveIntegerField(default=0)
     last_losses = models.JSONField(default=dict, blank=True)
     log = models.TextField(blank=True)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    claimed_by = models.CharField(max_length=64, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    published_at = models.DateTimeField(null=True, blank=True)
     output_dir = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
 
 
-class ReindexRun(models.Model):
+class ReindexRun(Run):
     """An operator's request to rebuild the vector index; progress is counted in stock images."""
 
     class State(models.TextChoices):
@@ -185,22 +193,9 @@ class ReindexRun(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    # The same claim as every job row (marketplace.jobs.lifecycle): the delivery that started the run holds it; the
-    # index worker's build steps renew the lease; the sweeper publishes a run again when it lapses.
-    attempts = models.PositiveIntegerField(default=0)
-    claimed_by = models.CharField(max_length=64, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
 
 
 class QueuePause(models.Model):

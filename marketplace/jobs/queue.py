@@ -11,6 +11,8 @@ from django.conf import settings
 
 from marketplace.request_timing import timed_phase
 
+from . import task_names as t
+
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _app = None
@@ -24,7 +26,7 @@ def celery_app():
     global _app
     with _lock:
         if _app is None:
-            from celery import Celery
+            from celery import Celery  # lazy: Celery and kombu load on the first publish, not in every process
 
             app = Celery("marketplace-publisher")
             app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -62,8 +64,6 @@ def publish(task_name: str, args: list, queue: str) -> str | None:
 
 
 def queue_for(task_name: str) -> str:
-    from . import task_names as t
-
     return {
         t.GENERATE_STOCK_IMAGE: settings.QUEUE_GPU,
         t.PREPROCESS_PHOTO: settings.QUEUE_CPU,
@@ -89,7 +89,7 @@ def broker_redis():
     url = settings.CELERY_BROKER_URL
     client = _clients.get(url)
     if client is None:
-        import redis
+        import redis  # lazy: redis-py (0.15 s to import) only where something talks to the broker directly
 
         client = _clients[url] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
     return client

@@ -15,7 +15,7 @@ a broadcast it misses is applied at its next start or sync; and resuming never m
 not started for (Celery's own `add_consumer` broadcast would make every worker take it). What a worker had already
 taken before the pause (at most one message per process: prefetch multiplier 1) still runs.
 
-While a queue is paused the sweeper (`services.jobs_sweep`) leaves the rows bound for it alone: copies published
+While a queue is paused the sweeper (`sweeper.jobs_sweep`) leaves the rows bound for it alone: copies published
 into a paused queue would only pile up there. Beat's sweep messages carry `expires` for the same reason.
 """
 from __future__ import annotations
@@ -23,10 +23,10 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 
 from . import queue
-from .models import QueuePause
+from .models import ImageJob, QueuePause
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,6 @@ def queue_names() -> list[str]:
 
 def photo_states_by_queue() -> dict[str, list[str]]:
     """Which queue works on a photo job in each active state (the sweeper holds them while it is paused)."""
-    from .models import ImageJob
-
     S = ImageJob.State
     early = [S.PENDING, S.PREPROCESSING]
     if settings.PREPROCESS_SEPARATE:
@@ -114,7 +112,7 @@ def queue_resume(name: str, *, user=None) -> int | None:
 
 
 def _depth(channel, name: str) -> int:
-    from kombu.exceptions import ChannelError
+    from kombu.exceptions import ChannelError  # lazy: kombu comes with the broker connection, not this module
 
     try:
         return channel.queue_declare(queue=name, passive=True).message_count
@@ -137,8 +135,6 @@ def queue_depths(names: list[str]) -> dict[str, int | None]:
 def _paused_now() -> set[str]:
     """The paused queues, read by a worker. A worker that cannot read them (database away, migration not applied
     yet) consumes all its queues rather than refusing to start; its next sync applies the pauses."""
-    from django.db import DatabaseError, connections
-
     try:
         return queues_paused()
     except DatabaseError as exc:
@@ -174,45 +170,3 @@ def reconcile(consumer, call=lambda fn, *args: fn(*args)) -> dict:
         log.warning("queue control: %s", line)
     return {"configured": sorted(_configured), "paused": sorted(paused & _configured), "changed": changed}
 
-
-# --- what the console shows ---------------------------------------------------------------------------------------
-def queues_status() -> list[dict]:
-    """Per queue: paused or not, messages waiting in the broker, and the rows it works on counted by state."""
-    from django.db.models import Count
-
-    from marketplace.catalogue.models import StockImage
-
-    from .models import ImageJob, ModelVersion, ReindexRun, TrainingRun
-
-    def counts(model) -> dict:
-        return {row["state"]: row["n"] for row in model.objects.values("state").annotate(n=Count("pk"))}
-
-    jobs, runs, reindex = counts(ImageJob), counts(TrainingRun), counts(ReindexRun)
-    S = ImageJob.State
-    separate, builds = settings.PREPROCESS_SEPARATE, queue.reindex_queue()
-    rollouts = ModelVersion.objects.filter(rollout_requested_at__isnull=False).count()
-    reindex_states = {"re-index pending": reindex.get("pending", 0), "re-index running": reindex.get("running", 0)}
-    states = {
-        settings.QUEUE_CPU: {"photo jobs pending": jobs.get(S.PENDING, 0),
-                             "preprocessing": jobs.get(S.PREPROCESSING, 0)},
-        settings.QUEUE_GPU: ({"generating": jobs.get(S.GENERATING, 0)} if separate else {
-            "photo jobs pending": jobs.get(S.PENDING, 0), "preprocessing": jobs.get(S.PREPROCESSING, 0),
-            "generating": jobs.get(S.GENERATING, 0)}) | {"roll-outs queued": rollouts},
-        settings.QUEUE_INDEX: {"searching": jobs.get(S.SEARCHING, 0),
-                               **(reindex_states if builds == settings.QUEUE_INDEX else {}),
-                               "stock images to index": StockImage.objects.filter(index_dirty=True).count()},
-        settings.QUEUE_TRAIN: {f"training {s}": runs.get(s, 0) for s in TrainingRun.State.values},
-    }
-    if builds != settings.QUEUE_INDEX:
-        states[builds] = reindex_states
-    purpose = {settings.QUEUE_CPU: "preprocessing of photo jobs (mediapipe) for the batched generator",
-               settings.QUEUE_GPU: ("the two generators and embedding" if separate else
-                                    "photo jobs (preprocess, generate, embed)") + " and model roll-outs",
-               settings.QUEUE_INDEX: "searches, indexing, the sweeper" + (
-                   ", re-index" if builds == settings.QUEUE_INDEX else ""),
-               settings.QUEUE_TRAIN: "training runs"}
-    if builds != settings.QUEUE_INDEX:
-        purpose[builds] = "re-index runs and index builds (beside searches)"
-    paused, waiting = queues_paused(), queue_depths(queue_names())
-    return [{"name": name, "purpose": purpose.get(name, ""), "paused": name in paused, "waiting": waiting[name],
-             "states": states.get(name, {})} for name in queue_names()]

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from marketplace.jobs import completion
+
 
 class ListingsConfig(AppConfig):
     name = "marketplace.listings"
@@ -7,8 +9,7 @@ class ListingsConfig(AppConfig):
 
     def ready(self):
         # A finished listing-photo job writes suggestions: registered here so that marketplace.jobs never imports us.
-        from marketplace.jobs import completion
-        from marketplace.jobs.models import ImageJob
+        from marketplace.jobs.models import ImageJob  # lazy: models (and what imports them) once the apps are loaded
 
         from .services import jobs_results_write
 

@@ -1,8 +1,10 @@
 from django.conf import settings
 from django.db import models
 
-from marketplace.catalogue.models import GarmentType, StockImage
+from marketplace.catalogue.models import StockImage
+from marketplace.garments import GarmentType
 from marketplace.media_names import RandomName
+from marketplace.photos import PhotoMatch, UploadedPhoto
 
 
 class Listing(models.Model):
@@ -21,20 +23,16 @@ class Listing(models.Model):
         return self.title
 
 
-class ListingPhoto(models.Model):
+class ListingPhoto(UploadedPhoto):
     listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="photos")
     # Private to the seller and staff (marketplace.media_access finds the row by this indexed name).
     image = models.ImageField(upload_to=RandomName("listing-photos"), db_index=True)
-    garment_type = models.CharField(max_length=16, choices=GarmentType.choices, default=GarmentType.TOP)
-    width = models.PositiveIntegerField(default=0)
-    height = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
 
 
-class Suggestion(models.Model):
+class Suggestion(PhotoMatch):
     class Status(models.TextChoices):
         PROPOSED = "proposed"
         ACCEPTED = "accepted"
@@ -42,11 +40,7 @@ class Suggestion(models.Model):
 
     photo = models.ForeignKey(ListingPhoto, on_delete=models.CASCADE, related_name="suggestions")
     stock_image = models.ForeignKey(StockImage, on_delete=models.CASCADE, related_name="suggestions")
-    rank = models.PositiveSmallIntegerField()
-    score = models.FloatField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
-    low_confidence = models.BooleanField(default=False, help_text="not a confident match (the job's confidence gate)")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["photo_id", "rank"]
@@ -59,7 +53,7 @@ class Suggestion(models.Model):
 
 class FeedbackPair(models.Model):
     """A seller accepted `stock_image` as the catalogue image of the garment in `photo`: a new street-to-shop training
-    pair. The next training run exports these into its manifest (workers/training.py)."""
+    pair. The next training run exports these into its manifest (workers/stages/training.py)."""
 
     photo = models.ForeignKey(ListingPhoto, on_delete=models.CASCADE, related_name="feedback_pairs")
     stock_image = models.ForeignKey(StockImage, on_delete=models.CASCADE, related_name="feedback_pairs")

@@ -8,13 +8,12 @@ import os
 from pathlib import Path
 from typing import Callable, Collection, Sequence
 
+from django.conf import settings
 from django.db import transaction
 
-from marketplace.catalogue.models import GarmentType
-from marketplace.jobs.services import SearchHit, job_create
-from marketplace.media_names import stored_upload_name
-from marketplace.request_timing import timed_phase
-from marketplace.uploads import check_image_upload
+from marketplace.garments import GarmentType
+from marketplace.jobs.photo_jobs import SearchHit, job_create
+from marketplace.photos import uploaded_photo_store
 
 from .models import FeedbackPair, Listing, ListingPhoto, Suggestion
 
@@ -28,25 +27,10 @@ def listing_create(*, seller, title: str, garment_type: str = GarmentType.TOP, p
 
 def listing_photo_create(*, listing: Listing, upload, garment_type: str | None = None):
     """Store the photo and its job in one transaction; the job is published on commit. Raises UploadRejected."""
-    with timed_phase("validate"):
-        checked = check_image_upload(upload)
-    upload.name = stored_upload_name(checked.format)  # the client's name and extension are never stored
     garment = garment_type or listing.garment_type
-    photo = ListingPhoto(listing=listing, garment_type=garment, width=checked.width, height=checked.height)
-    # The file is written before the transaction, so SQLite's one write lock is held for two rows, not for a disk
-    # write too (issue #12's upload tail). A transaction that fails takes its file with it.
-    with timed_phase("file"):
-        photo.image.save(upload.name, upload, save=False)
-    try:
-        # `db`: waiting for the write lock (SQLite: one writer at a time) and the commit; `insert`: the two rows.
-        with timed_phase("db"), transaction.atomic():
-            with timed_phase("insert"):
-                photo.save()
-                job = job_create(owner_id=listing.seller_id, garment_type=garment, listing_photo=photo)
-    except BaseException:
-        photo.image.delete(save=False)
-        raise
-    return photo, job
+    return uploaded_photo_store(
+        ListingPhoto(listing=listing, garment_type=garment), upload,
+        lambda photo: job_create(owner_id=listing.seller_id, garment_type=garment, listing_photo=photo))
 
 
 def suggestions_replace(results: Sequence[tuple[ListingPhoto, list[SearchHit], Callable[[float], bool]]],
@@ -137,8 +121,6 @@ def feedback_export(path: str | os.PathLike) -> int:
 def jobs_results_write(results, first: Collection[int] = ()) -> None:
     """Finished listing-photo jobs' results, (job, hits, low_confidence) each; `first`: ids of jobs on their first
     run (registered with marketplace.jobs.completion in ListingsConfig.ready)."""
-    from django.conf import settings
-
     suggestions_replace([(job.listing_photo, hits, low) for job, hits, low in results],
                         limit=settings.SUGGESTIONS_PER_PHOTO,
                         first={job.listing_photo_id for job, _, _ in results if job.pk in first})

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from marketplace.accounts.roles import CANNOT_SELL_REASON, user_can_sell
-from marketplace.catalogue.models import GarmentType
+from marketplace.garments import GarmentType
 from marketplace.listings import services as listing_services
 from marketplace.listings.models import Listing, Suggestion
 from marketplace.shopping import services as shopping_services

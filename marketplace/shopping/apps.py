@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from marketplace.jobs import completion
+
 
 class ShoppingConfig(AppConfig):
     name = "marketplace.shopping"
@@ -7,8 +9,7 @@ class ShoppingConfig(AppConfig):
 
     def ready(self):
         # A finished search job writes recommendations: registered here so that marketplace.jobs never imports us.
-        from marketplace.jobs import completion
-        from marketplace.jobs.models import ImageJob
+        from marketplace.jobs.models import ImageJob  # lazy: models (and what imports them) once the apps are loaded
 
         from .services import jobs_results_write
 

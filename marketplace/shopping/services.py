@@ -3,34 +3,20 @@ from __future__ import annotations
 
 from typing import Callable, Collection, Sequence
 
-from django.db import transaction
+from django.conf import settings
 
 from marketplace.catalogue.models import Item
-from marketplace.jobs.services import SearchHit, job_create
-from marketplace.media_names import stored_upload_name
-from marketplace.request_timing import timed_phase
-from marketplace.uploads import check_image_upload
+from marketplace.jobs.photo_jobs import SearchHit, job_create
+from marketplace.photos import uploaded_photo_store
 
 from .models import Recommendation, SearchQuery
 
 
 def search_query_create(*, buyer, upload, garment_type: str):
-    with timed_phase("validate"):
-        checked = check_image_upload(upload)
-    upload.name = stored_upload_name(checked.format)  # the client's name and extension are never stored
-    query = SearchQuery(buyer=buyer, garment_type=garment_type, width=checked.width, height=checked.height)
-    # As for a listing photo (marketplace.listings.services): the file before the transaction, the two rows in it.
-    with timed_phase("file"):
-        query.image.save(upload.name, upload, save=False)
-    try:
-        with timed_phase("db"), transaction.atomic():
-            with timed_phase("insert"):
-                query.save()
-                job = job_create(owner_id=buyer.pk, garment_type=garment_type, search_query=query)
-    except BaseException:
-        query.image.delete(save=False)
-        raise
-    return query, job
+    """Store the search photo and its job in one transaction; the job is published on commit. Raises UploadRejected."""
+    return uploaded_photo_store(
+        SearchQuery(buyer=buyer, garment_type=garment_type), upload,
+        lambda query: job_create(owner_id=buyer.pk, garment_type=garment_type, search_query=query))
 
 
 def recommendations_replace(results: Sequence[tuple[SearchQuery, list[SearchHit], Callable[[float], bool]]],
@@ -65,8 +51,6 @@ def recommendations_replace(results: Sequence[tuple[SearchQuery, list[SearchHit]
 def jobs_results_write(results, first: Collection[int] = ()) -> None:
     """Finished search jobs' results, (job, hits, low_confidence) each; `first`: ids of jobs on their first run
     (registered with marketplace.jobs.completion in ShoppingConfig.ready)."""
-    from django.conf import settings
-
     recommendations_replace([(job.search_query, hits, low) for job, hits, low in results],
                             limit=settings.RECOMMENDATIONS_PER_QUERY,
                             first={job.search_query_id for job, _, _ in results if job.pk in first})

@@ -22,6 +22,18 @@ from django.db.backends.sqlite3 import base
 _write_gate = threading.Lock()
 
 
+def _then_release_gate(name: str):
+    """The SQLite wrapper's method `name`, then this connection's hold on the gate released, whatever it raised."""
+    def method(self):
+        try:
+            return getattr(base.DatabaseWrapper, name)(self)
+        finally:
+            self._release_gate()
+
+    method.__name__ = name
+    return method
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _holds_gate = False
 
@@ -41,20 +53,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._holds_gate = False
             _write_gate.release()
 
-    def _commit(self):
-        try:
-            return super()._commit()
-        finally:
-            self._release_gate()
-
-    def _rollback(self):
-        try:
-            return super()._rollback()
-        finally:
-            self._release_gate()
-
-    def _close(self):
-        try:
-            return super()._close()
-        finally:
-            self._release_gate()
+    # A transaction ends (commit or rollback) or the connection closes: the process's next writer may go.
+    _commit = _then_release_gate("_commit")
+    _rollback = _then_release_gate("_rollback")
+    _close = _then_release_gate("_close")

@@ -7,7 +7,7 @@ browser test, so its workers never run under the test modules that follow.
 
 Fixtures for test writers:
 
-- `live_site`   session: `.url` (base URL), `.items` (the seeded catalogue `Item`s), `.stack` (workers.stack.Stack,
+- `live_site`   session: `.url` (base URL), `.items` (the seeded catalogue `Item`s), `.stack` (devtools.stack.Stack,
                 `.stack.service("web").log_tail()` helps when a page fails), `.redis_url`. Photo jobs take
                 JOB_DELAY_S longer than usual, so a page shows them running before they finish.
 - `page`        a desktop (1280x900) Playwright page on a fresh browser context whose base URL is the live site, so
@@ -43,7 +43,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from tests.conftest import _start_stack
-from workers.stack import ROOT, free_port
+from devtools.processes import ROOT, free_port
 
 # Playwright's sync API runs an asyncio event loop in the test's thread; Django then sees "an event loop is running"
 # and refuses every ORM call with SynchronousOnlyOperation. The loop is only Playwright's (no coroutine of ours ever
@@ -308,7 +308,7 @@ def log_in():
 
 @pytest.fixture
 def street_photo_file(tmp_path):
-    from workers.catalogue_seed import street_photo
+    from devtools.catalogue_seed import street_photo
 
     def make(index: int = 3) -> Path:
         data, _garment = street_photo(index, seed=0)

@@ -15,7 +15,7 @@ ROLL_OUT_TIMEOUT_MS = 120_000
 @pytest.fixture(scope="module")
 def train_worker(live_site):
     """The shared live site runs the gpu and index workers; training needs the train worker too."""
-    from workers.stack import start_worker
+    from devtools.stack import start_worker
 
     stack = live_site.stack
     worker = start_worker("train", "train", stack.env(), stack.log_dir)

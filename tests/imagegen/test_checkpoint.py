@@ -1,8 +1,6 @@
 """Checkpoint round trips, rejection of bad files, resume, and the inference wrapper built on them."""
 
 import json
-import sys
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +23,7 @@ def _photos(n=3, size=32, seed=0):
 
 @pytest.fixture()
 def stub_preprocess(monkeypatch):
-    """Stands in for ``imagegen.preprocess`` (mediapipe) with a centre-resize, so ``generate`` runs anywhere."""
+    """Stands in for the generator's preprocessor (mediapipe) with a centre-resize, so ``generate`` runs anywhere."""
 
     @dataclass
     class Result:
@@ -33,12 +31,10 @@ def stub_preprocess(monkeypatch):
         method: str = "centre"
         warnings: list = field(default_factory=lambda: ["stub preprocessor"])
 
-    module = types.ModuleType("imagegen.preprocess")
     def get_preprocessor(size=64):
         return lambda image, garment="top": Result(image.convert("RGB").resize((size, size)))
 
-    module.get_preprocessor = get_preprocessor
-    monkeypatch.setitem(sys.modules, "imagegen.preprocess", module)
+    monkeypatch.setattr("imagegen.generator.get_preprocessor", get_preprocessor)
 
 
 def test_round_trip_float32_is_exact_and_half_is_close(tmp_path):

@@ -14,12 +14,12 @@ from PIL import Image
 
 
 from imagegen.offline.data import (  # noqa: E402
-    PairDataset,
     PairRecord,
     read_manifest,
     split_by_item,
     write_manifest,
 )
+from imagegen.offline.pair_dataset import PairDataset  # noqa: E402
 
 COLOURS = [(200, 30, 40), (30, 140, 70), (40, 70, 190), (240, 200, 60), (110, 60, 150), (20, 130, 130)]
 

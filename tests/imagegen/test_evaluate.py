@@ -1,8 +1,11 @@
-"""Evaluation on a tiny synthetic set: 6 test items x 2 photos (plus train items that must be ignored)."""
+"""The generator's evaluation (``offline.evaluate_generator``: its image half ``imagegen.offline.evaluate``, its
+retrieval half ``offline.retrieval``) on a tiny synthetic set: 6 test items x 2 photos (plus train items that must be
+ignored)."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,16 +14,15 @@ import pytest
 import torch
 from PIL import Image
 
-
-from imagegen.offline.data import PairRecord, write_manifest  # noqa: E402
-from imagegen.offline.evaluate import (  # noqa: E402
-    evaluate,
-    format_markdown,
-    main,
-    retrieval_metrics,
-    retrieval_ranks,
-    select_photos,
-)
+import imagegen.generator as generator_mod
+import offline.evaluate_generator as ev
+from imagegen.offline.data import PairRecord, write_manifest
+from imagegen.offline.evaluate import select_photos
+from offline.evaluate_generator import evaluate, main
+from offline.evaluation_report import format_markdown
+from offline.retrieval import (Gallery, plan_galleries, retrieval_metrics, retrieval_ranks, retrieval_report, spec_key,
+                               unseen_items)
+from search.embedders import ConfidenceGate
 
 SIZE = 32
 W, H = 60, 80  # street photo size
@@ -165,7 +167,6 @@ def test_evaluate_with_fake_generator_gives_predictable_numbers(tmp_path):
 
 
 def test_evaluate_with_untrained_generator_writes_reports(tmp_path):
-    import imagegen.generator as generator_mod
     records = make_eval_set(tmp_path / "data")
     generator = generator_mod.StockImageGenerator.untrained(image_size=SIZE, seed=0)
     m = evaluate(generator, records, split="test", out_dir=tmp_path / "out", preprocessor=StubPreprocessor())
@@ -229,10 +230,6 @@ def test_cli_with_untrained_generator(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------- evaluation v2: galleries etc.
-
-from search.embedders import ConfidenceGate  # noqa: E402
-
-from imagegen.offline.evaluate import plan_galleries, unseen_items  # noqa: E402
 
 
 def _item_colour(i: int) -> tuple[int, int, int]:
@@ -458,8 +455,6 @@ def test_ceiling_counts_spec_lookalikes(tmp_path):
 
 
 def test_ceiling_ignores_secondary_colour_of_solid_items():
-    from imagegen.offline.evaluate import spec_key
-
     a = {"garment": "top", "cut": "t-shirt", "colour": "red", "pattern": "solid", "secondary": "blue",
          "neckline": "crew", "motif": ""}
     assert spec_key(a) == spec_key({**a, "secondary": "green"})
@@ -502,10 +497,6 @@ def test_gate_coverage_and_precision(tmp_path):
 
 
 def test_retrieval_is_fast_at_catalogue_size():
-    import time
-
-    from imagegen.offline.evaluate import Gallery, retrieval_report
-
     rng = np.random.default_rng(0)
     n_items, n_q, dim = 2400, 500, 128
     gallery = rng.normal(size=(n_items, dim)).astype(np.float32)
@@ -529,8 +520,6 @@ def test_retrieval_is_fast_at_catalogue_size():
 
 
 def test_cli_parses_gallery_sizes_and_items(tmp_path, monkeypatch):
-    import imagegen.offline.evaluate as ev
-
     records, items = make_catalogue(tmp_path / "data", n_test=4, n_val=2, n_train=4, photos=1)
     manifest = write_manifest(records, tmp_path / "data" / "manifest.jsonl")
     with open(tmp_path / "data" / "items.jsonl", "w") as f:
@@ -543,7 +532,7 @@ def test_cli_parses_gallery_sizes_and_items(tmp_path, monkeypatch):
         raise ValueError("stop here")
 
     monkeypatch.setattr(ev, "evaluate", fake_evaluate)
-    monkeypatch.setattr(ev, "_load_generator", lambda *a: IdentityGenerator())
+    monkeypatch.setattr(ev, "load_generator", lambda *a: IdentityGenerator())
     code = ev.main(["--untrained", "--data", str(manifest), "--out", str(tmp_path / "out"),
                     "--gallery-sizes", "3,all", "--embedder", "hcg1", "--embedder", "hcg1"])
     assert code == 2

@@ -1,4 +1,4 @@
-"""The batched generator path the gpu worker runs (workers.batching): preprocess per photo, then G1/G2 on the whole
+"""The batched generator path the gpu worker runs (workers.stages.generate): preprocess per photo, then G1/G2 on the whole
 batch on the model's device. Checked on CPU: a photo's output must not depend on the batch it ran in (eval mode, no
 batch statistics), so batching changes throughput and nothing else; on a GPU the same code moves the batch to cuda."""
 import numpy as np

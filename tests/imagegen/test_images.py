@@ -18,9 +18,8 @@ from imagegen.images import (
     SUPPORTED_FORMATS,
     ImageInputError,
     load_image,
-    to_pil,
-    to_tensor,
 )
+from imagegen.tensors import to_pil, to_tensor
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:

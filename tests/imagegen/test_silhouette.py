@@ -1,4 +1,5 @@
-"""The garment-conditioning check (``imagegen.offline.silhouette``) and its place in ``evaluate``."""
+"""The garment-conditioning check (``imagegen.offline.silhouette``) and its place in the evaluation
+(``offline.evaluate_generator.evaluate``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import torch
 from PIL import Image
 
 from imagegen.offline.data import PairRecord
-from imagegen.offline.evaluate import evaluate
 from imagegen.offline.silhouette import classify, silhouette_report
+from offline.evaluate_generator import evaluate
 from tests.imagegen.test_evaluate import StubPreprocessor, colour_histogram_embed
 
 SIZE = 32

@@ -19,8 +19,11 @@ from imagegen.offline.synth.dataset import (
     combination,
     held_out_combinations,
 )
-from imagegen.offline.synth.garments_v2 import ALL_CUTS, WHOLE_CUTS
-from imagegen.offline.synth.scene_v2 import CASTS
+from imagegen.offline.synth.scene import CASTS
+from imagegen.offline.synth.versions import data_version
+
+ALL_CUTS = data_version(2).cuts
+WHOLE_CUTS = tuple(data_version(2).cut_weights["whole"])
 
 SIZE = 128
 SEED = 3  # 10 items of seed 3 hold tops, bottoms and whole garments, and greyscale and colour-cast photos

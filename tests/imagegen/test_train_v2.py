@@ -83,7 +83,6 @@ def test_v2_needs_garment_labels_in_the_data(tmp_path, data):
 
 
 def test_cli_arch_flag_reaches_the_train_config(tmp_path, monkeypatch, capsys):
-    import imagegen.offline.data
     import imagegen.offline.train
     from imagegen.__main__ import main
 
@@ -105,8 +104,9 @@ def test_cli_arch_flag_reaches_the_train_config(tmp_path, monkeypatch, capsys):
                                pairs_per_s=0.0, elapsed_s=0.0, sample_grid_path=None, loss_plot_path=None,
                                stopped_early=False)
 
-    monkeypatch.setattr(imagegen.offline.data, "read_manifest", lambda path: [SimpleNamespace(split="train")])
-    monkeypatch.setattr(imagegen.offline.data, "PairDataset", FakePairs)
+    # the CLI's training body (imagegen.offline.train.train_from_cli) reads the manifest and builds the data sets
+    monkeypatch.setattr(imagegen.offline.train, "read_manifest", lambda path: [SimpleNamespace(split="train")])
+    monkeypatch.setattr(imagegen.offline.train, "PairDataset", FakePairs)
     monkeypatch.setattr(imagegen.offline.train, "train", fake_train)
     assert main(["train", "--data", str(tmp_path / "m.jsonl"), "--out", str(tmp_path / "run"), "--arch", "v2",
                  "--size", "128", "--steps", "10"]) == 0
@@ -127,7 +127,7 @@ def test_cli_arch_flag_reaches_the_train_config(tmp_path, monkeypatch, capsys):
 
 
 def test_evaluate_gives_a_conditioned_model_each_photos_type(tmp_path):
-    from imagegen.offline.evaluate import evaluate
+    from offline.evaluate_generator import evaluate
     from tests.imagegen.test_evaluate import SIZE, StubPreprocessor, colour_histogram_embed, make_eval_set
 
     records = make_eval_set(tmp_path)

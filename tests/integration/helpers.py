@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from marketplace.accounts.roles import role_assign
 from marketplace.jobs.models import ImageJob, ReindexRun
 from tests.conftest import wait_until
-from workers.catalogue_seed import seed_catalogue, street_photo
+from devtools.catalogue_seed import seed_catalogue, street_photo
 
 CATALOGUE_ITEMS = 12
 

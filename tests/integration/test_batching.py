@@ -1,4 +1,4 @@
-"""Micro-batching in the generate stage (workers.batching), on real workers, Valkey and milvus-lite.
+"""Micro-batching in the generate stage (workers.stages.generate), on real workers, Valkey and milvus-lite.
 
 The jobs of a batch are made deterministic without timing tricks: their rows are created without publishing, and
 only the first job's task is published; its delivery collects the others (waiting rows, taken by the database
@@ -10,13 +10,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
-from marketplace.jobs import hops, services
+from marketplace.jobs import hops, photo_jobs
 from marketplace.jobs.models import GeneratedImage, ImageJob
 from marketplace.listings.models import Listing, ListingPhoto, Suggestion
 from tests.conftest import wait_until
 from tests.integration.helpers import seed_and_reindex, wait_job
-from workers.catalogue_seed import street_photo
-from workers.stack import start_worker
+from devtools.catalogue_seed import street_photo
+from devtools.stack import start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -47,7 +47,7 @@ def waiting_jobs(n: int, username: str) -> list[int]:
 
 def test_one_delivery_completes_several_waiting_jobs_as_one_batch(live, settings):
     ids = waiting_jobs(4, "batcher")
-    assert services.job_publish(ids[0])
+    assert photo_jobs.job_publish(ids[0])
     jobs = [wait_job(pk, 120) for pk in ids]
     assert [j.state for j in jobs] == ["done"] * 4, [j.error for j in jobs]
     assert {j.marks[hops.BATCH_SIZE] for j in jobs} == {4}
@@ -66,7 +66,7 @@ def test_a_bad_photo_in_a_batch_fails_alone(live):
     bad = ImageJob.objects.get(pk=ids[1]).listing_photo
     with open(bad.image.path, "wb") as fh:  # the disk lost the photo behind the job's back
         fh.write(b"garbage")
-    assert services.job_publish(ids[0])
+    assert photo_jobs.job_publish(ids[0])
     jobs = {pk: wait_job(pk, 120) for pk in ids}
     assert jobs[ids[1]].state == "failed" and "could not be read" in jobs[ids[1]].error
     for pk in (ids[0], ids[2]):
@@ -76,7 +76,7 @@ def test_a_bad_photo_in_a_batch_fails_alone(live):
 
 def test_a_crash_mid_batch_completes_each_job_exactly_once(live, settings):
     ids = waiting_jobs(3, "batcher-crash")
-    assert services.job_publish(ids[0])
+    assert photo_jobs.job_publish(ids[0])
     wait_until(lambda: ImageJob.objects.filter(pk__in=ids, state="generating").count() == 3, 90, 0.05,
                "the whole batch to be mid-stage")
 

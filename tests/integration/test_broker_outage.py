@@ -4,7 +4,7 @@ import pytest
 
 from marketplace.jobs.models import ImageJob
 from tests.integration.helpers import client_for, seed_and_reindex, upload_listing_photo, wait_job
-from workers.stack import start_valkey
+from devtools.processes import start_valkey
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

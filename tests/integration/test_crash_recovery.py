@@ -8,7 +8,7 @@ from marketplace.jobs.models import GeneratedImage, ImageJob
 from marketplace.listings.models import Suggestion
 from tests.conftest import wait_until
 from tests.integration.helpers import client_for, seed_and_reindex, upload_listing_photo, wait_job
-from workers.stack import start_worker
+from devtools.stack import start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

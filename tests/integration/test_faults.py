@@ -1,5 +1,5 @@
 """Faults under load, against a live, supervised stack (real valkey, Celery workers, milvus-lite, web over HTTP):
-the gpu worker killed with SIGKILL mid-job, valkey down 10 s, the index worker down 60 s (workers.fault_drill).
+the gpu worker killed with SIGKILL mid-job, valkey down 10 s, the index worker down 60 s (devtools.fault_drill).
 Nothing is lost, nothing done twice, no upload gets a 5xx, and the job a crash caught resumes within 20 s.
 
 The broker keeps its production timeouts here (visibility 120 s): recovery must come from the job leases and the
@@ -14,9 +14,10 @@ import pytest
 
 from tests.conftest import RunningStack, _start_stack
 from tests.integration.helpers import seed_and_reindex
-from workers import demo, fault_drill
-from workers.catalogue_seed import street_photo
-from workers.stack import Supervisor, free_port
+from devtools import accounts, demo, fault_drill
+from devtools.catalogue_seed import street_photo
+from devtools.stack import Supervisor
+from devtools.processes import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -48,8 +49,8 @@ def test_no_upload_is_lost_duplicated_or_answered_5xx_while_workers_and_valkey_f
     broker_settings(stack.redis_url)
     seed_and_reindex()
     web = stack.worker("web").extra["url"]
-    seller = demo.user_token("drill-seller", staff=True)  # staff may do what a seller does
-    buyer = demo.user_token("drill-buyer")
+    seller = accounts.user_token("drill-seller", staff=True)  # staff may do what a seller does
+    buyer = accounts.user_token("drill-buyer")
     status, listing = demo.Api(web, seller).post_json("/api/listings/", {"title": "Drill top", "garment_type": "top"})
     assert status == 201, listing
     photos = [street_photo(i % 12, photo_seed=5000 + i) for i in range(16)]

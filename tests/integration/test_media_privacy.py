@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.integration.helpers import client_for, seed_and_reindex, upload_listing_photo, wait_job
-from workers.catalogue_seed import street_photo
+from devtools.catalogue_seed import street_photo
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

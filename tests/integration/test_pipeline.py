@@ -9,7 +9,7 @@ from marketplace.listings.models import Listing, Suggestion
 from marketplace.shopping.models import Recommendation
 from tests.integration.helpers import (CATALOGUE_ITEMS, client_for, seed_and_reindex, upload_listing_photo,
                                        wait_job, wait_until)
-from workers.catalogue_seed import street_photo
+from devtools.catalogue_seed import street_photo
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.peers import Postgres, peers_env, redis_server_binary
+from devtools.peers import Postgres, peers_env, redis_server_binary
 
 pytestmark = [pytest.mark.integration]
 

@@ -13,7 +13,7 @@ from marketplace.jobs.models import GeneratedImage, ImageJob
 from marketplace.listings.models import Suggestion
 from tests.conftest import wait_until
 from tests.integration.helpers import CATALOGUE_ITEMS, client_for, seed_and_reindex
-from workers.catalogue_seed import street_photo
+from devtools.catalogue_seed import street_photo
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -55,6 +55,6 @@ def test_two_model_workers_finish_every_job_exactly_once(stack, broker_settings)
                 .annotate(n=Count("pk")).filter(n__gt=1).exists())
 
     # Both were there to compete the whole time. (Which one ran how many is not asserted: a worker that batches
-    # photo jobs, workers/pipeline.py, may legitimately take all of them.)
+    # photo jobs, workers/stages/, may legitimately take all of them.)
     workers = stack.gpu_workers()
     assert [w.name for w in workers] == ["gpu", "gpu2"] and all(w.alive() for w in workers)

@@ -1,14 +1,18 @@
-"""The learned embedder: the shipped ImageNet weights are what they claim, the embedder is deterministic and
-versioned, and the training pieces (hard-negative batches, gate calibration) do what they say."""
+"""The learned embedder: the shipped ImageNet weights (``backbones``) are what they claim, the embedder is
+deterministic and versioned, and the training pieces (``offline.embedder_training``: hard-negative batches, gate
+calibration) do what they say."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from search.embedders import (HANDMADE_VERSION, ConfidenceGate, available_versions, get_embedder)
-from search.learned import LearnedEmbedder, save_weights
-from search.networks import EfficientNetLite0, EmbedderConfig, EmbeddingNet, pretrained_lite0_state
-from search.train import calibrate_gate, sample_batch
+from backbones import EfficientNetLite0, pretrained_lite0_state
+from imagegen.generator import StockImageGenerator
+from offline.embedder_training import (Pairs, TrainConfig, _build_net, calibrate, calibrate_gate, embed_arrays,
+                                       handmade_arrays, loss_plot, sample_batch, train, tune_mix)
+from search.embedders import HANDMADE_VERSION, ConfidenceGate, available_versions, get_embedder, query_vectors
+from search.learned import LearnedEmbedder, fuse, mix, save_weights
+from search.networks import EmbedderConfig, EmbeddingNet
 
 
 def _classify(net, array):
@@ -61,8 +65,6 @@ def test_shipped_default_embedder_loads_and_embeds_within_its_dimension():
     v = emb.embed_image(Image.new("RGB", (64, 64), (30, 60, 200)))
     assert v.shape == (emb.dim,) and abs(float(np.linalg.norm(v)) - 1) < 1e-4
     # It was trained against the shipped generator and fuses G2's output with the photo, with a calibrated gate.
-    from imagegen.generator import StockImageGenerator
-
     assert emb.info["trained_against_generator"] == StockImageGenerator.default().label
     assert emb.photo_weight > 0 and emb.gate.calibration["precision"] >= 0.9 and emb.gate.threshold < 1
 
@@ -100,9 +102,6 @@ def test_training_batches_hold_distinct_items_and_pair_look_alikes():
 
 
 def test_a_photo_weighted_version_fuses_g2_with_its_photo_and_the_catalogue_side_is_unchanged(tmp_path):
-    from search.embedders import query_vectors
-    from search.learned import fuse
-
     torch.manual_seed(0)
     net = EmbeddingNet(EmbedderConfig(input_size=32, dim=16))
     for m in net.modules():  # BatchNorm statistics of real inputs: at init every image embeds alike
@@ -137,8 +136,6 @@ def test_a_photo_weighted_version_fuses_g2_with_its_photo_and_the_catalogue_side
 
 
 def _tiny_pairs(with_photos: bool = True):
-    from search.train import Pairs
-
     rng = np.random.default_rng(0)
     n_items, size = 12, 64
     colours = rng.integers(0, 256, (n_items, 3))
@@ -154,9 +151,6 @@ def _tiny_pairs(with_photos: bool = True):
 
 
 def test_training_with_photo_queries_validates_the_fused_query_and_tunes_its_weight(tmp_path):
-    from search.learned import fuse, mix
-    from search.train import TrainConfig, calibrate, embed_arrays, handmade_arrays, train, tune_mix
-
     pairs = _tiny_pairs()
     cfg = TrainConfig(steps=2, batch=8, init="scratch", eval_every=2, photo_query_p=0.5)
     result = train(pairs, cfg, tmp_path, progress=False)
@@ -165,8 +159,6 @@ def test_training_with_photo_queries_validates_the_fused_query_and_tunes_its_wei
     assert (tmp_path / "best.pt").is_file() and (tmp_path / "state.pt").is_file()
     again = train(pairs, cfg, tmp_path, resume=True, progress=False)  # resumed at its last step: nothing to do
     assert again["steps"] == 2 and again["best"] == result["best"]
-    from search.train import loss_plot
-
     loss_plot(result["log"], tmp_path / "loss.png")  # with the photo and fused val curves
     assert (tmp_path / "loss.png").stat().st_size > 1000
 
@@ -192,8 +184,6 @@ def test_training_with_photo_queries_validates_the_fused_query_and_tunes_its_wei
 
 
 def _build(cfg, path):
-    from search.train import _build_net
-
     net, _ = _build_net(cfg)
     net.load_state_dict(torch.load(path, map_location="cpu"))
     return net.eval()

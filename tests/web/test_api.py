@@ -126,10 +126,10 @@ class _StopTraining(Exception):
 
 @pytest.fixture
 def captured_train_config(monkeypatch, settings, tmp_path):
-    """Replace the trainer and the data preparation of ``workers.training`` with stubs: the ``TrainConfig`` a run
-    would train with is recorded, then the run stops (as failed) before any data or network is touched."""
-    import imagegen.offline.data
-    import imagegen.offline.train
+    """Replace the trainer and the data preparation of ``workers.stages.training`` with stubs: the ``TrainConfig`` a run
+    would train with is recorded, then the run stops (as failed) before any data or network is touched. Replaced
+    where the stage looks them up: it imports them by name."""
+    from workers.stages import training
 
     class NoData:
         def __init__(self, records, *args, **kwargs):
@@ -145,16 +145,16 @@ def captured_train_config(monkeypatch, settings, tmp_path):
         raise _StopTraining("stub")
 
     settings.MODEL_DIR = str(tmp_path / "models")
-    monkeypatch.setattr(imagegen.offline.data, "read_manifest", lambda path: [])
-    monkeypatch.setattr(imagegen.offline.data, "PairDataset", NoData)
-    monkeypatch.setattr(imagegen.offline.train, "train", fake_train)
+    monkeypatch.setattr(training, "read_manifest", lambda path: [])
+    monkeypatch.setattr(training, "PairDataset", NoData)
+    monkeypatch.setattr(training, "train", fake_train)
     return configs
 
 
 def test_a_v2_training_request_reaches_the_trainer_config(captured_train_config, tmp_path):
     """``arch`` must survive the whole operator path: API validation, the stored run parameters, and the worker's
     hand-over to ``TrainConfig`` (a field left out of any of them silently trains v1). Unknown names are refused."""
-    from workers.training import run_training
+    from workers.stages.training import run_training
 
     staff = client_for("ops", staff=True)
     assert staff.post("/api/admin/training-runs/", {"arch": "v3"}, format="json").status_code == 400

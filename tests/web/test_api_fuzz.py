@@ -19,7 +19,8 @@ from hypothesis import settings as hyp_settings
 from PIL import Image
 from schemathesis.core.failures import FailureGroup, ServerError
 
-from workers.stack import free_port, start_valkey, start_web
+from devtools.stack import start_web
+from devtools.processes import free_port, start_valkey
 
 MAX_EXAMPLES = 20
 SERIOUS_PREFIXES = ("ST4",)  # authentication and authorization findings (server errors: ServerError)

@@ -8,9 +8,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from marketplace.catalogue.models import Item, StockImage
-from marketplace.jobs import services
+from marketplace.jobs import photo_jobs
 from marketplace.jobs.models import ImageJob
-from marketplace.jobs.services import SearchHit
+from marketplace.jobs.photo_jobs import SearchHit
 from marketplace.listings.models import Listing, ListingPhoto
 from marketplace.shopping.models import SearchQuery
 from tests.conftest import image_bytes
@@ -34,7 +34,7 @@ def world(media_root):
 
 def finish(job: ImageJob, hits, **verdict) -> ImageJob:
     ImageJob.objects.filter(pk=job.pk).update(state="searching", claimed_by="t")
-    assert services.job_complete(job.pk, "t", hits, {"search": 1.0}, **verdict)
+    assert photo_jobs.job_complete(job.pk, "t", hits, {"search": 1.0}, **verdict)
     return ImageJob.objects.get(pk=job.pk)
 
 
@@ -96,7 +96,7 @@ def test_a_score_below_the_gate_says_no_confident_match(world):
     assert "No confident match: best score 0.95" in page and page.count("low confidence</span>") == 3
     # A retry forgets the old verdict until the new one is written.
     ImageJob.objects.filter(pk=job.pk).update(state="failed")
-    assert services.job_retry(ImageJob.objects.get(pk=job.pk))
+    assert photo_jobs.job_retry(ImageJob.objects.get(pk=job.pk))
     job.refresh_from_db()
     assert job.confident is None and job.confidence_note == ""
 

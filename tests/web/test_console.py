@@ -14,7 +14,7 @@ from marketplace.jobs import model_versions
 from marketplace.jobs.models import ImageJob, ModelVersion, QueuePause, ReindexRun, TrainingRun
 from marketplace.listings.models import Listing, ListingPhoto
 from tests.conftest import image_bytes
-from workers.stack import free_port
+from devtools.processes import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""The claims behind micro-batching (marketplace.jobs.services.jobs_claim_batch, jobs_hand_on) and the publish mark
+"""The claims behind micro-batching (marketplace.jobs.photo_jobs.jobs_claim_batch, jobs_hand_on) and the publish mark
 written with the row, against the real database."""
 from datetime import timedelta
 
@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from marketplace.jobs import services
+from marketplace.jobs import photo_jobs
 from marketplace.jobs.models import ImageJob
 from marketplace.listings.models import Listing, ListingPhoto
 from tests.conftest import image_bytes
@@ -29,8 +29,8 @@ def jobs(media_root):
 
 def test_a_batch_takes_waiting_jobs_oldest_first_up_to_its_limit_and_counts_an_attempt_each(jobs):
     leader = jobs[0]
-    assert services.job_claim(leader.pk, "batch", [S.PENDING], S.PREPROCESSING, True)
-    taken = services.jobs_claim_batch("batch", [leader.pk], 3, preprocessed=False)
+    assert photo_jobs.job_claim(leader.pk, "batch", [S.PENDING], S.PREPROCESSING, True)
+    taken = photo_jobs.jobs_claim_batch("batch", [leader.pk], 3, preprocessed=False)
     assert [j.pk for j in taken] == [j.pk for j in jobs[1:4]]
     for j in ImageJob.objects.filter(pk__in=[j.pk for j in taken]):
         assert j.claimed_by == "batch" and j.state == S.GENERATING and j.attempts == 1 and j.lease_expires_at
@@ -41,21 +41,21 @@ def test_a_batch_leaves_jobs_another_live_delivery_holds_and_takes_those_whose_l
     ImageJob.objects.filter(pk=jobs[1].pk).update(state=S.GENERATING, claimed_by="other", lease_expires_at=future)
     ImageJob.objects.filter(pk=jobs[2].pk).update(state=S.GENERATING, claimed_by="dead", lease_expires_at=past)
     ImageJob.objects.filter(pk=jobs[3].pk).update(state=S.SEARCHING)
-    taken = {j.pk for j in services.jobs_claim_batch("batch", [jobs[0].pk], 10, preprocessed=False)}
+    taken = {j.pk for j in photo_jobs.jobs_claim_batch("batch", [jobs[0].pk], 10, preprocessed=False)}
     assert taken == {jobs[2].pk, jobs[4].pk}
     assert ImageJob.objects.get(pk=jobs[1].pk).claimed_by == "other"
 
 
 def test_the_redelivered_leader_of_a_crashed_batch_takes_its_jobs_back_at_once(jobs):
-    services.jobs_claim_batch("batch", [jobs[0].pk], 2, preprocessed=False)  # then the worker dies
-    again = services.jobs_claim_batch("batch", [jobs[0].pk], 10, preprocessed=False)
+    photo_jobs.jobs_claim_batch("batch", [jobs[0].pk], 2, preprocessed=False)  # then the worker dies
+    again = photo_jobs.jobs_claim_batch("batch", [jobs[0].pk], 10, preprocessed=False)
     assert [j.pk for j in again][:2] == [jobs[1].pk, jobs[2].pk]  # same token: no wait for the lease
     assert ImageJob.objects.get(pk=jobs[1].pk).attempts == 2
 
 
 def test_the_separate_layout_batches_only_preprocessed_jobs(jobs):
     ImageJob.objects.filter(pk=jobs[1].pk).update(state=S.GENERATING, preprocessed_input="pipeline/x.png")
-    taken = services.jobs_claim_batch("batch", [jobs[0].pk], 10, preprocessed=True)
+    taken = photo_jobs.jobs_claim_batch("batch", [jobs[0].pk], 10, preprocessed=True)
     assert [j.pk for j in taken] == [jobs[1].pk]
     assert ImageJob.objects.get(pk=jobs[1].pk).state == S.GENERATING
 
@@ -63,9 +63,9 @@ def test_the_separate_layout_batches_only_preprocessed_jobs(jobs):
 def test_a_batch_hands_on_in_one_transaction_and_skips_a_job_it_lost(jobs):
     ids = [j.pk for j in jobs[:3]]
     for pk in ids:
-        services.job_claim(pk, "batch", [S.PENDING], S.PREPROCESSING, True)
+        photo_jobs.job_claim(pk, "batch", [S.PENDING], S.PREPROCESSING, True)
     ImageJob.objects.filter(pk=ids[1]).update(claimed_by="thief")
-    handed = services.jobs_hand_on("batch", {pk: {"timings": {"stage1": 1.0}} for pk in ids}, S.SEARCHING)
+    handed = photo_jobs.jobs_hand_on("batch", {pk: {"timings": {"stage1": 1.0}} for pk in ids}, S.SEARCHING)
     assert handed == [ids[0], ids[2]]
     for pk in (ids[0], ids[2]):
         job = ImageJob.objects.get(pk=pk)
@@ -84,7 +84,7 @@ def test_an_upload_marks_its_publish_with_the_row_and_a_failed_send_clears_the_m
     photo = ListingPhoto.objects.create(listing=jobs[0].listing_photo.listing,
                                         image=ContentFile(image_bytes(), name="p.jpg"))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        job = services.job_create(owner_id=jobs[0].owner_id, garment_type="top", listing_photo=photo)
+        job = photo_jobs.job_create(owner_id=jobs[0].owner_id, garment_type="top", listing_photo=photo)
     assert ImageJob.objects.get(pk=job.pk).published_at is not None  # written with the row, before the send
     for send in callbacks:  # the commit: the send fails
         send()

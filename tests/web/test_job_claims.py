@@ -1,4 +1,4 @@
-"""The job claim rules that make redelivery safe (marketplace.jobs.services), against the real database."""
+"""The job claim rules that make redelivery safe (marketplace.jobs.photo_jobs, runs, sweeper), on the real database."""
 from datetime import timedelta
 
 import pytest
@@ -7,9 +7,9 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from marketplace.catalogue.models import Item, StockImage
-from marketplace.jobs import services
+from marketplace.jobs import photo_jobs, runs, sweeper
 from marketplace.jobs.models import ImageJob
-from marketplace.jobs.services import SearchHit
+from marketplace.jobs.photo_jobs import SearchHit
 from marketplace.listings.models import Listing, ListingPhoto, Suggestion
 from tests.conftest import image_bytes
 
@@ -32,42 +32,42 @@ def stock(job):
 
 
 def test_duplicate_delivery_cannot_claim_a_held_job(job):
-    assert services.job_claim(job.pk, "task-a", [S.PENDING], S.PREPROCESSING, True) is not None
-    assert services.job_claim(job.pk, "task-b", [S.PENDING, S.PREPROCESSING], S.PREPROCESSING, True) is None
+    assert photo_jobs.job_claim(job.pk, "task-a", [S.PENDING], S.PREPROCESSING, True) is not None
+    assert photo_jobs.job_claim(job.pk, "task-b", [S.PENDING, S.PREPROCESSING], S.PREPROCESSING, True) is None
     assert ImageJob.objects.get(pk=job.pk).claimed_by == "task-a"
 
 
 def test_redelivery_of_the_same_task_reclaims_at_once(job):
-    services.job_claim(job.pk, "task-a", [S.PENDING], S.PREPROCESSING, True)
-    again = services.job_claim(job.pk, "task-a", [S.PENDING, S.PREPROCESSING], S.PREPROCESSING, True)
+    photo_jobs.job_claim(job.pk, "task-a", [S.PENDING], S.PREPROCESSING, True)
+    again = photo_jobs.job_claim(job.pk, "task-a", [S.PENDING, S.PREPROCESSING], S.PREPROCESSING, True)
     assert again is not None and again.attempts == 2
 
 
 def test_another_delivery_takes_over_only_after_the_lease_lapses(job):
-    services.job_claim(job.pk, "task-a", [S.PENDING], S.PREPROCESSING, True)
+    photo_jobs.job_claim(job.pk, "task-a", [S.PENDING], S.PREPROCESSING, True)
     ImageJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    taken = services.job_claim(job.pk, "task-b", [S.PREPROCESSING], S.PREPROCESSING, True)
+    taken = photo_jobs.job_claim(job.pk, "task-b", [S.PREPROCESSING], S.PREPROCESSING, True)
     assert taken is not None and taken.claimed_by == "task-b"
-    with pytest.raises(services.ClaimLost):
-        services.job_advance(job.pk, "task-a", S.GENERATING)
+    with pytest.raises(photo_jobs.ClaimLost):
+        photo_jobs.job_advance(job.pk, "task-a", S.GENERATING)
 
 
 def test_a_job_lost_too_often_fails_with_a_reason(job, settings):
     settings.JOB_MAX_ATTEMPTS = 2
     for _ in range(2):
-        assert services.job_claim(job.pk, "t", [S.PENDING, S.PREPROCESSING], S.PREPROCESSING, True) is not None
-    assert services.job_claim(job.pk, "t", [S.PREPROCESSING], S.PREPROCESSING, True) is None
+        assert photo_jobs.job_claim(job.pk, "t", [S.PENDING, S.PREPROCESSING], S.PREPROCESSING, True) is not None
+    assert photo_jobs.job_claim(job.pk, "t", [S.PREPROCESSING], S.PREPROCESSING, True) is None
     job.refresh_from_db()
     assert job.state == S.FAILED and "gave up after 2 attempts" in job.error
 
 
 def test_completing_twice_writes_results_once(job, stock):
-    services.job_claim(job.pk, "gen", [S.PENDING], S.PREPROCESSING, True)
-    services.job_hand_to_search(job.pk, "gen")
-    services.job_claim(job.pk, "search", [S.SEARCHING], S.SEARCHING, False)
+    photo_jobs.job_claim(job.pk, "gen", [S.PENDING], S.PREPROCESSING, True)
+    photo_jobs.job_hand_to_search(job.pk, "gen")
+    photo_jobs.job_claim(job.pk, "search", [S.SEARCHING], S.SEARCHING, False)
     hits = [SearchHit(s.pk, s.item_id, 0.9 - i / 10) for i, s in enumerate(stock)] + [SearchHit(stock[0].pk, stock[0].item_id, 0.1)]
-    assert services.job_complete(job.pk, "search", hits, {"search": 1.0})
-    assert not services.job_complete(job.pk, "search", hits, {"search": 1.0})  # done: nothing more is written
+    assert photo_jobs.job_complete(job.pk, "search", hits, {"search": 1.0})
+    assert not photo_jobs.job_complete(job.pk, "search", hits, {"search": 1.0})  # done: nothing more is written
     rows = list(Suggestion.objects.filter(photo=job.listing_photo).values_list("rank", "stock_image_id"))
     assert rows == [(1, stock[0].pk), (2, stock[1].pk), (3, stock[2].pk)]
     assert ImageJob.objects.get(pk=job.pk).state == S.DONE
@@ -81,7 +81,7 @@ def test_sweeper_republishes_a_job_whose_publish_failed(job, settings):
 
     queue._app = None
     ImageJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
-    assert services.jobs_sweep()["image_jobs"] == 0  # tried, and could not publish
+    assert sweeper.jobs_sweep()["image_jobs"] == 0  # tried, and could not publish
     assert ImageJob.objects.get(pk=job.pk).published_at is None
     queue._app = None
 
@@ -92,12 +92,12 @@ def test_sweeper_leaves_jobs_bound_for_a_paused_queue_alone(job, settings, monke
     from marketplace.jobs.models import QueuePause
 
     published = []
-    monkeypatch.setattr(services, "job_publish", lambda pk: published.append(pk) or True)
+    monkeypatch.setattr(photo_jobs, "job_publish", lambda pk: published.append(pk) or True)
     ImageJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     QueuePause.objects.create(queue=settings.QUEUE_GPU, paused=True)
-    assert services.jobs_sweep()["image_jobs"] == 0 and published == []
+    assert sweeper.jobs_sweep()["image_jobs"] == 0 and published == []
     QueuePause.objects.filter(queue=settings.QUEUE_GPU).update(paused=False)
-    assert services.jobs_sweep()["image_jobs"] == 1 and published == [job.pk]
+    assert sweeper.jobs_sweep()["image_jobs"] == 1 and published == [job.pk]
 
 
 # --- one lifecycle for every kind of job (marketplace.jobs.lifecycle) ------------------------------------------
@@ -138,11 +138,11 @@ def test_heartbeat_keeps_a_short_lease_alive_and_stops_when_the_claim_is_lost(jo
     from marketplace.jobs import lifecycle
 
     settings.JOB_LEASE_SECONDS = 1
-    services.job_claim(job.pk, "gen", [S.PENDING], S.PREPROCESSING, True)
-    with services.job_heartbeat(job.pk, "gen") as hb:
+    photo_jobs.job_claim(job.pk, "gen", [S.PENDING], S.PREPROCESSING, True)
+    with photo_jobs.job_heartbeat(job.pk, "gen") as hb:
         time.sleep(2.2)  # two leases: only the heartbeat keeps it
         assert ImageJob.objects.get(pk=job.pk).lease_expires_at > timezone.now()
-        assert services.job_claim(job.pk, "other", [S.PREPROCESSING], S.PREPROCESSING, True) is None
+        assert photo_jobs.job_claim(job.pk, "other", [S.PREPROCESSING], S.PREPROCESSING, True) is None
         ImageJob.objects.filter(pk=job.pk).update(claimed_by="other")  # taken over
         assert hb.lost.wait(3)
     assert not lifecycle.renew(ImageJob, job.pk, "gen", lease_seconds=1)
@@ -163,7 +163,7 @@ def test_one_heartbeat_keeps_a_whole_batch_alive_until_it_holds_none(job, settin
     ImageJob.objects.filter(pk__in=ids).update(state=S.GENERATING, claimed_by="gen",
                                                lease_expires_at=timezone.now() + timedelta(seconds=1))
     before = threading.active_count()
-    with services.jobs_heartbeat(ids, "gen") as hb:
+    with photo_jobs.jobs_heartbeat(ids, "gen") as hb:
         assert threading.active_count() == before + 1
         ImageJob.objects.filter(pk=ids[0]).update(claimed_by="other", lease_expires_at=timezone.now())
         time.sleep(2.2)  # two leases: only the heartbeat keeps the other two
@@ -178,24 +178,24 @@ def test_training_and_reindex_runs_are_claimed_once_and_taken_over_after_a_lapse
     from marketplace.jobs.models import ReindexRun, TrainingRun
 
     run = TrainingRun.objects.create(parameters={})
-    assert services.training_run_claim(run.pk, "a") is not None
-    assert services.training_run_claim(run.pk, "b") is None
+    assert runs.training_run_claim(run.pk, "a") is not None
+    assert runs.training_run_claim(run.pk, "b") is None
     TrainingRun.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    taken = services.training_run_claim(run.pk, "b")
+    taken = runs.training_run_claim(run.pk, "b")
     assert taken is not None and taken.claimed_by == "b" and taken.attempts == 2
-    assert not services.training_run_heartbeat(run.pk, "a", step=1, total_steps=2, losses={})
+    assert not runs.training_run_heartbeat(run.pk, "a", step=1, total_steps=2, losses={})
 
     reindex = ReindexRun.objects.create()
-    assert services.reindex_claim(reindex.pk, "a") and not services.reindex_claim(reindex.pk, "b")
+    assert runs.reindex_claim(reindex.pk, "a") and not runs.reindex_claim(reindex.pk, "b")
     assert ReindexRun.objects.get(pk=reindex.pk).lease_expires_at > timezone.now()
-    assert services.reindex_renew() == 1
+    assert runs.reindex_renew() == 1
 
 
 def test_cancel_is_a_service(job):
     from marketplace.jobs.models import TrainingRun
 
     run = TrainingRun.objects.create(parameters={})
-    run = services.training_run_cancel(run)
+    run = runs.training_run_cancel(run)
     assert run.state == "cancelled" and run.cancel_requested and run.finished_at
 
 
@@ -206,13 +206,13 @@ def test_with_separate_preprocessing_a_paused_cpu_queue_holds_pending_jobs_and_g
 
     settings.PREPROCESS_SEPARATE = True
     published = []
-    monkeypatch.setattr(services, "job_publish", lambda pk: published.append(pk) or True)
+    monkeypatch.setattr(photo_jobs, "job_publish", lambda pk: published.append(pk) or True)
     ImageJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     QueuePause.objects.create(queue=settings.QUEUE_CPU, paused=True)
-    assert services.jobs_sweep()["image_jobs"] == 0 and published == []
+    assert sweeper.jobs_sweep()["image_jobs"] == 0 and published == []
     QueuePause.objects.filter(queue=settings.QUEUE_CPU).update(paused=False)
     QueuePause.objects.create(queue=settings.QUEUE_GPU, paused=True)
-    assert services.jobs_sweep()["image_jobs"] == 1 and published == [job.pk]
+    assert sweeper.jobs_sweep()["image_jobs"] == 1 and published == [job.pk]
 
 
 STAGES = [S.PENDING, S.PREPROCESSING, S.GENERATING]
@@ -240,7 +240,7 @@ def test_take_reads_the_claim_rule_on_this_database(job, situation, taken):
         "done": dict(state=S.DONE),
     }[situation]
     ImageJob.objects.filter(pk=job.pk).update(**rows)
-    got = services.job_take(job.pk, "me", STAGES, S.GENERATING)
+    got = photo_jobs.job_take(job.pk, "me", STAGES, S.GENERATING)
     assert (got is not None) == taken
     row = ImageJob.objects.get(pk=job.pk)
     if taken:
@@ -251,4 +251,4 @@ def test_take_reads_the_claim_rule_on_this_database(job, situation, taken):
 
 
 def test_take_of_a_job_that_is_not_there(job):
-    assert services.job_take(job.pk + 1000, "me", STAGES, S.GENERATING) is None
+    assert photo_jobs.job_take(job.pk + 1000, "me", STAGES, S.GENERATING) is None

@@ -1,6 +1,6 @@
 """Private media (issue #12): photos and generated images reach only their owner and staff, under random names,
 always typed from their sniffed content; catalogue stock images stay public. Without workers: the generated-image
-rows are written here the way workers/pipeline.py writes them."""
+rows are written here the way workers/stages/storage.py writes them."""
 import io
 import re
 
@@ -70,7 +70,7 @@ def upload_search_photo(u, data: bytes, name: str = "q.jpg") -> dict:
 
 
 def add_generated_images(job: ImageJob) -> GeneratedImage:
-    """What workers/pipeline.py (generated_row, replace_generated) writes, without the models, for a job that a
+    """What workers/stages/storage.py (generated_row, replace_generated) writes, without the models, for a job that a
     worker claimed (only then can it have generated images)."""
     ImageJob.objects.filter(pk=job.pk).update(started_at=timezone.now())
     gen = GeneratedImage(job=job, embedding=b"\0" * 8, embedder_version="t", model_label="t")

@@ -6,9 +6,9 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
 from marketplace.catalogue.models import Item, StockImage
-from marketplace.jobs import services
+from marketplace.jobs import photo_jobs
 from marketplace.jobs.models import ImageJob
-from marketplace.jobs.services import Completion, SearchHit
+from marketplace.jobs.photo_jobs import Completion, SearchHit
 from marketplace.listings.models import Listing, ListingPhoto, Suggestion
 from marketplace.listings.services import suggestions_replace
 from marketplace.shopping.models import Recommendation, SearchQuery
@@ -84,7 +84,7 @@ def test_a_batch_ends_only_the_jobs_it_still_holds_and_writes_only_their_results
                                confidence_threshold=0.85, fields={"timings": {"stage1": 5.0}, "model_label": "v"}))
               for job in jobs]
     with transaction.atomic():
-        done = services.jobs_complete_held(ending, "batch", S.GENERATING)
+        done = photo_jobs.jobs_complete_held(ending, "batch", S.GENERATING)
     assert done == [jobs[0].pk, jobs[2].pk]
     for job in (jobs[0], jobs[2]):
         row = ImageJob.objects.get(pk=job.pk)

@@ -16,9 +16,9 @@ def own_index(tmp_path, settings, media_root):
 
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory):
-    """A real Milvus server (the `milvus` package's standalone binary, workers.milvus_server) for this test session:
+    """A real Milvus server (the `milvus` package's standalone binary, devtools.milvus_server) for this test session:
     started on first use, on a free port, in a temp folder; its whole process group is stopped at the end."""
-    from workers.milvus_server import start_milvus
+    from devtools.milvus_server import start_milvus
 
     tmp = tmp_path_factory.mktemp("milvus-server")
     svc = start_milvus(tmp / "data", tmp / "logs")
@@ -44,7 +44,7 @@ def _drop_ours(uri: str) -> None:
 def server_index(milvus_server, settings, media_root, monkeypatch):
     """This process as an index (or re-index) worker on the Milvus server, with no collection of ours on it yet.
     Builds are driven by the test itself: the build task's publish (a broker this test does not run) is left out."""
-    from workers import index_lifecycle
+    from workers.stages import index_lifecycle
 
     _drop_ours(milvus_server)
     settings.VECTOR_INDEX_URI = milvus_server

@@ -3,7 +3,7 @@ a process of its own (as a second index worker would), counting what a user woul
 
     python -m tests.workers.searcher OUT.json STOP_FILE EXPECTED_ROWS
 
-Each search reads the live row and queries its index (`runtime.live_search`, the search stage's own call) for
+Each search reads the live row and queries its index (`index_lifecycle.live_search`, the search stage's own call) for
 EXPECTED_ROWS hits. A failure is an exception (a dropped collection, a missing alias ...); a partial result is any
 answer with other than EXPECTED_ROWS distinct stock images (an empty or half-built collection). It stops when
 STOP_FILE exists and writes the counts to OUT.json. Environment: DATABASE_URL (the test database),
@@ -28,7 +28,7 @@ def main() -> None:
 
     from search.embedders import register_embedder
     from tests.workers.test_index_lifecycle import NEW, ProjectedEmbedder
-    from workers import runtime
+    from workers.stages import index_lifecycle
 
     register_embedder(NEW, ProjectedEmbedder)  # the tests' second embedder version
     query = Image.new("RGB", (64, 64), (200, 40, 90))
@@ -37,7 +37,7 @@ def main() -> None:
     while not stop.exists():
         t = time.perf_counter()
         try:
-            embedder, index = runtime.live_search()
+            embedder, index = index_lifecycle.live_search()
             hits = index.search(np.asarray(embedder.embed_image(query), np.float32), expected)[0]
         except Exception as exc:
             counts["failures"] += 1

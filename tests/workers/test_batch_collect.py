@@ -1,4 +1,4 @@
-"""The batch collector (workers.batching.collect) against the real database and a real valkey broker: a photo alone
+"""The batch collector (workers.stages.generate.collect) against the real database and a real valkey broker: a photo alone
 waits at most GPU_BATCH_WAIT_MS for company, and not at all by default; a full batch never waits; with no message
 waiting on the gpu queue a first delivery does not look for company, a redelivered leader always does."""
 import time
@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from marketplace.jobs.models import ImageJob
 from marketplace.listings.models import Listing, ListingPhoto
 from tests.conftest import image_bytes
-from workers.batching import collect
+from workers.stages.generate import collect
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def broker(tmp_path, settings):
     """A valkey server of its own; the gpu queue's list is what `queue.waiting` counts."""
     from marketplace.jobs.queue import broker_redis
-    from workers.stack import free_port, start_valkey
+    from devtools.processes import free_port, start_valkey
 
     port = free_port()
     svc = start_valkey(port, tmp_path / "valkey", tmp_path / "logs")

@@ -1,4 +1,4 @@
-"""The gpu worker's batched forward (workers.batching._forward) hands each job's own garment type to the generator:
+"""The gpu worker's batched forward (workers.stages.generate._forward) hands each job's own garment type to the generator:
 a garment-conditioned (v2) model renders every photo of a mixed batch as its own type, as if it had run alone."""
 from types import SimpleNamespace
 
@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from imagegen.generator import StockImageGenerator
-from workers.batching import Photo, _forward
+from workers.stages.generate import _forward
+from workers.stages.photos import Photo
 
 
 class NullEmbedder:

@@ -12,7 +12,7 @@ from marketplace.catalogue.models import Item, StockImage
 from marketplace.listings.models import FeedbackPair, Listing, ListingPhoto, Suggestion
 from marketplace.listings.services import feedback_export
 from tests.conftest import image_bytes
-from workers.training import with_feedback
+from workers.stages.training import with_feedback
 
 pytestmark = pytest.mark.django_db
 

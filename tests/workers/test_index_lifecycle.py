@@ -1,4 +1,4 @@
-"""Blue/green index lifecycle (workers.index_lifecycle), in-process on a real milvus-lite file that this test owns:
+"""Blue/green index lifecycle (workers.stages.index_lifecycle), in-process on a real milvus-lite file that this test owns:
 the first start builds and goes live; a new embedder version is built into a new collection while the old one
 keeps answering every search with the full catalogue and the old embedder, then switches; stock images added or
 changed during a build are in the new collection; a crashed build resumes without duplicates; a second re-index
@@ -11,13 +11,15 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from marketplace.catalogue.models import IndexCollection, Item, StockImage
-from marketplace.catalogue.services import item_update
-from marketplace.jobs import services as job_services
+from marketplace.catalogue.selectors import index_overview
+from marketplace.catalogue.services import item_update, reindex_start
+from marketplace.jobs import photo_jobs
 from marketplace.jobs.models import GeneratedImage, ImageJob, ReindexRun
 from marketplace.listings.models import Listing, ListingPhoto
 from search.embedders import ConfidenceGate, HandmadeEmbedder, register_embedder
 from tests.conftest import png
-from workers import index_lifecycle, pipeline, runtime
+from workers import runtime
+from workers.stages import catalogue_search, index_lifecycle
 
 pytestmark = pytest.mark.django_db
 OLD, NEW = "hcg1", "t2"
@@ -64,7 +66,7 @@ def stock_image(i: int, category: str = "top") -> StockImage:
 
 def make_catalogue(n: int) -> list[StockImage]:
     rows = [stock_image(i) for i in range(n)]
-    while pipeline.index_dirty_stock_images():
+    while index_lifecycle.index_dirty_stock_images():
         pass
     return rows
 
@@ -77,7 +79,7 @@ def pil(row: StockImage) -> Image.Image:
 def stored(row_or_name) -> dict[int, str]:
     """id -> category of every row stored in a collection (duplicates would show as a longer list: see count)."""
     name = row_or_name if isinstance(row_or_name, str) else row_or_name.name
-    ix = runtime.index_store()
+    ix = index_lifecycle.index_store()
     res = ix._client.query(name, filter="id >= 0", output_fields=["id", "category"])
     return {int(r["id"]): r["category"] for r in res}
 
@@ -85,14 +87,14 @@ def stored(row_or_name) -> dict[int, str]:
 def live_hits(query_row: StockImage, k: int = 100) -> list:
     """A search as the search stage makes it: the live embedder's query vector against the live collection."""
     vector = runtime.live_embedder().embed_image(pil(query_row))
-    return runtime.vector_index().search(vector[None], k)[0]
+    return index_lifecycle.vector_index().search(vector[None], k)[0]
 
 
 def run_build(build_batch: int, between=None) -> int:
     """Index task after index task until nothing is left; `between()` runs after each. Returns the task count."""
     steps = 0
     while True:
-        remaining = pipeline.index_dirty_stock_images(build_batch=build_batch)
+        remaining = index_lifecycle.index_dirty_stock_images(build_batch=build_batch)
         steps += 1
         if between:
             between()
@@ -105,20 +107,20 @@ def run_build(build_batch: int, between=None) -> int:
 def test_first_start_builds_the_first_collection_and_makes_it_live(own_index):
     assert runtime.live_embedder().version == OLD  # nothing built yet: the active version
     rows = [stock_image(i) for i in range(7)]
-    sweep = pipeline.index_sweep()  # the beat sweeper (or the worker's warm-up) notices there is no live collection
+    sweep = index_lifecycle.sweep()  # the beat sweeper (or the worker's warm-up) notices there is no live collection
     assert sweep["work"] and sweep["index_build"].endswith("_b1")
     live = IndexCollection.objects.get()
     assert (live.state, live.embedder_version, live.build, live.finished_at) == (S.LIVE, OLD, 1, None)
     assert run_build(build_batch=3) == 3  # 3 + 3 + 1: the first collection fills in place, in bounded batches
     live.refresh_from_db()
     assert live.finished_at and live.done == live.total == 7 and live.cursor == rows[-1].pk
-    assert runtime.vector_index().collection == live.name and runtime.vector_index().count() == 7
+    assert index_lifecycle.vector_index().collection == live.name and index_lifecycle.vector_index().count() == 7
     assert not StockImage.objects.filter(index_dirty=True).exists()
     assert set(StockImage.objects.values_list("indexed_version", flat=True)) == {OLD}
-    assert runtime.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [live.name]
-    overview = job_services.queue_overview()["index"]
+    assert index_lifecycle.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [live.name]
+    overview = index_overview()
     assert overview["live"]["name"] == live.name and overview["building"] is None
-    assert pipeline.index_sweep() == {"index_build": "", "index_dropped": 0, "work": False, "build": False}
+    assert index_lifecycle.sweep() == {"index_build": "", "index_dropped": 0, "work": False, "build": False}
 
 
 # --- (b) + (c) a new embedder version --------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def test_a_new_embedder_version_is_built_beside_the_live_collection_which_keeps_
     rows = make_catalogue(10)
     old = IndexCollection.objects.get(state=S.LIVE)
     monkeypatch.setenv("EMBEDDER_VERSION", NEW)
-    sweep = pipeline.index_sweep()
+    sweep = index_lifecycle.sweep()
     assert sweep["work"]
     building = IndexCollection.objects.get(state=S.BUILDING)
     assert (building.embedder_version, building.build, building.name) == (NEW, 2, sweep["index_build"])
@@ -138,9 +140,9 @@ def test_a_new_embedder_version_is_built_beside_the_live_collection_which_keeps_
         live = IndexCollection.objects.get(state=S.LIVE)
         if live.pk == old.pk:  # still building: the old collection, with the old embedder, the whole catalogue
             assert runtime.live_embedder().version == OLD
-            assert runtime.vector_index().collection == old.name
-            assert runtime.vector_index().dim == HandmadeEmbedder().dim
-            progress = job_services.queue_overview()["index"]["building"]
+            assert index_lifecycle.vector_index().collection == old.name
+            assert index_lifecycle.vector_index().dim == HandmadeEmbedder().dim
+            progress = index_overview()["building"]
             assert progress["name"] == building.name and 0 <= progress["progress"] <= 1
         for row in rows[::3]:
             hits = live_hits(row)
@@ -155,9 +157,9 @@ def test_a_new_embedder_version_is_built_beside_the_live_collection_which_keeps_
     old.refresh_from_db()
     assert new.pk == building.pk and new.switched_at and new.done == new.total == 10
     assert old.state == S.RETIRED and old.retired_at and old.dropped_at
-    assert runtime.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [new.name]  # the old one dropped
-    assert runtime.live_embedder().version == NEW and runtime.vector_index().dim == ProjectedEmbedder.dim
-    assert runtime.vector_index().count() == 10 and sorted(stored(new)) == [r.pk for r in rows]
+    assert index_lifecycle.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [new.name]  # the old one dropped
+    assert runtime.live_embedder().version == NEW and index_lifecycle.vector_index().dim == ProjectedEmbedder.dim
+    assert index_lifecycle.vector_index().count() == 10 and sorted(stored(new)) == [r.pk for r in rows]
     assert set(StockImage.objects.values_list("indexed_version", flat=True)) == {NEW}
     assert not ReindexRun.objects.exists()  # an automatic rebuild needs no operator
 
@@ -166,13 +168,13 @@ def test_searches_through_the_search_stage_during_a_rebuild_always_see_the_whole
     rows = make_catalogue(9)
     seller = get_user_model().objects.get_or_create(username="sue")[0]
     found = []
-    complete = job_services.job_complete
+    complete = photo_jobs.job_complete
 
     def counting_complete(job_id, task_id, hits, *args, **kwargs):
         found.append(len(hits))
         return complete(job_id, task_id, hits, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.jobs, "job_complete", counting_complete)
+    monkeypatch.setattr(catalogue_search.jobs, "job_complete", counting_complete)
 
     def search_stage():
         # As the generate stage leaves a job: a vector from the live embedder at generation time (hcg1 throughout
@@ -185,10 +187,10 @@ def test_searches_through_the_search_stage_during_a_rebuild_always_see_the_whole
         gen.image.save(f"job{job.pk}.png", ContentFile(png(pil(rows[4]))), save=False)
         gen.save()
         ImageJob.objects.filter(pk=job.pk).update(state="searching", preprocess_method="keypoints")
-        assert pipeline.search_catalogue(job.pk, f"t{job.pk}") == "done", ImageJob.objects.get(pk=job.pk).error
+        assert catalogue_search.search_catalogue(job.pk, f"t{job.pk}") == "done", ImageJob.objects.get(pk=job.pk).error
 
     monkeypatch.setenv("EMBEDDER_VERSION", NEW)
-    pipeline.index_sweep()
+    index_lifecycle.sweep()
     search_stage()
     run_build(build_batch=2, between=search_stage)
     assert IndexCollection.objects.get(state=S.LIVE).embedder_version == NEW
@@ -201,8 +203,8 @@ def test_stock_images_added_changed_or_deleted_during_a_build_are_right_in_the_n
     rows = make_catalogue(6)
     old = IndexCollection.objects.get(state=S.LIVE)
     monkeypatch.setenv("EMBEDDER_VERSION", NEW)
-    pipeline.index_sweep()
-    assert pipeline.index_dirty_stock_images(build_batch=3) == 3  # the build's cursor is at rows[2]
+    index_lifecycle.sweep()
+    assert index_lifecycle.index_dirty_stock_images(build_batch=3) == 3  # the build's cursor is at rows[2]
     building = IndexCollection.objects.get(state=S.BUILDING)
     assert building.cursor == rows[2].pk
 
@@ -211,10 +213,10 @@ def test_stock_images_added_changed_or_deleted_during_a_build_are_right_in_the_n
     item_update(rows[4].item, category="whole")  # a change ahead of the cursor
     gone = rows[1].pk
     rows[1].delete()  # behind the cursor: its vector must leave both collections
-    assert pipeline.remove_from_index([gone]) == 1
+    assert index_lifecycle.remove_from_index([gone]) == 1
 
     # The next index task: dirty images go to the live collection (all) and to the building one (behind the cursor).
-    remaining = pipeline.index_dirty_stock_images(build_batch=1)
+    remaining = index_lifecycle.index_dirty_stock_images(build_batch=1)
     assert sorted(stored(old)) == sorted(r.pk for r in StockImage.objects.all())  # live: up to date meanwhile
     assert stored(old)[added.pk] == "top" and stored(old)[rows[0].pk] == "bottom"
     assert remaining and not StockImage.objects.filter(index_dirty=True).exists()
@@ -226,15 +228,15 @@ def test_stock_images_added_changed_or_deleted_during_a_build_are_right_in_the_n
     expected = {r.pk: r.item.category for r in StockImage.objects.select_related("item")}
     assert contents == expected and added.pk in contents and gone not in contents
     assert contents[rows[0].pk] == "bottom" and contents[rows[4].pk] == "whole"
-    assert runtime.vector_index().count() == StockImage.objects.count() == 6  # nothing twice
+    assert index_lifecycle.vector_index().count() == StockImage.objects.count() == 6  # nothing twice
 
 
 # --- (e) a crash mid-build ----------------------------------------------------------------------------------------
 def test_a_crash_mid_build_resumes_from_the_cursor_without_duplicates(own_index, monkeypatch):
     rows = make_catalogue(10)
     monkeypatch.setenv("EMBEDDER_VERSION", NEW)
-    pipeline.index_sweep()
-    pipeline.index_dirty_stock_images(build_batch=3)
+    index_lifecycle.sweep()
+    index_lifecycle.index_dirty_stock_images(build_batch=3)
     building = IndexCollection.objects.get(state=S.BUILDING)
     assert building.cursor == rows[2].pk
 
@@ -244,7 +246,7 @@ def test_a_crash_mid_build_resumes_from_the_cursor_without_duplicates(own_index,
     with monkeypatch.context() as m:
         m.setattr(index_lifecycle, "_save_progress", crash)
         with pytest.raises(RuntimeError, match="simulated crash"):
-            pipeline.index_dirty_stock_images(build_batch=3)
+            index_lifecycle.index_dirty_stock_images(build_batch=3)
     building.refresh_from_db()
     assert building.cursor == rows[2].pk and building.failures == 1 and "simulated crash" in building.error
     assert runtime.collection_index(building.name, ProjectedEmbedder.dim).count() == 6  # 3 saved + 3 past the cursor
@@ -257,7 +259,7 @@ def test_a_crash_mid_build_resumes_from_the_cursor_without_duplicates(own_index,
 
     live = IndexCollection.objects.get(state=S.LIVE)
     assert live.pk == building.pk and live.failures == 0 and live.done == live.total == 10
-    assert runtime.vector_index().count() == StockImage.objects.count() == 10  # no duplicates
+    assert index_lifecycle.vector_index().count() == StockImage.objects.count() == 10  # no duplicates
     assert sorted(stored(live)) == [r.pk for r in rows]
 
 
@@ -265,51 +267,51 @@ def test_a_build_that_keeps_failing_is_given_up_and_an_operator_re_index_tries_a
     make_catalogue(4)
     old = IndexCollection.objects.get(state=S.LIVE)
     monkeypatch.setenv("EMBEDDER_VERSION", NEW)
-    pipeline.index_sweep()
+    index_lifecycle.sweep()
     with monkeypatch.context() as m:
         m.setattr(ProjectedEmbedder, "embed_images", lambda self, images: 1 / 0)
         for _ in range(index_lifecycle.MAX_BUILD_FAILURES):
             with pytest.raises(ZeroDivisionError):
-                pipeline.index_dirty_stock_images()
+                index_lifecycle.index_dirty_stock_images()
     failed = IndexCollection.objects.get(embedder_version=NEW)
     assert failed.state == S.FAILED and failed.dropped_at and "ZeroDivisionError" in failed.error
     assert IndexCollection.objects.get(state=S.LIVE).pk == old.pk  # the old one never stopped serving
-    assert pipeline.index_sweep()["work"] is False  # not retried automatically, in a loop
+    assert index_lifecycle.sweep()["work"] is False  # not retried automatically, in a loop
 
-    run = job_services.reindex_start(user=None)
-    pipeline.reindex(run.pk)
+    run = reindex_start(user=None)
+    index_lifecycle.reindex(run.pk)
     run_build(build_batch=3)
     run.refresh_from_db()
     live = IndexCollection.objects.get(state=S.LIVE)
     assert run.state == "done" and live.embedder_version == NEW and live.build == 3
-    assert runtime.vector_index().count() == 4
+    assert index_lifecycle.vector_index().count() == 4
 
 
 def test_switching_back_during_a_build_sets_the_build_aside(own_index, monkeypatch):
     make_catalogue(5)
     old = IndexCollection.objects.get(state=S.LIVE)
     monkeypatch.setenv("EMBEDDER_VERSION", NEW)
-    pipeline.index_sweep()
-    pipeline.index_dirty_stock_images(build_batch=2)
+    index_lifecycle.sweep()
+    index_lifecycle.index_dirty_stock_images(build_batch=2)
     monkeypatch.setenv("EMBEDDER_VERSION", OLD)
-    assert pipeline.index_sweep() == {"index_build": "", "index_dropped": 0, "work": False, "build": False}
+    assert index_lifecycle.sweep() == {"index_build": "", "index_dropped": 0, "work": False, "build": False}
     aside = IndexCollection.objects.get(embedder_version=NEW)
     assert aside.state == S.RETIRED and aside.dropped_at and "superseded" in aside.error
     assert IndexCollection.objects.get(state=S.LIVE).pk == old.pk
-    assert runtime.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [old.name]
+    assert index_lifecycle.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [old.name]
 
 
 # --- (f) the operator's re-index ---------------------------------------------------------------------------------
 def test_a_re_index_builds_a_new_collection_and_a_second_request_is_the_first_one(own_index):
     rows = make_catalogue(8)
     old = IndexCollection.objects.get(state=S.LIVE)
-    run = job_services.reindex_start(user=None)
-    assert job_services.reindex_start(user=None).pk == run.pk  # pending: the same run
-    pipeline.reindex(run.pk)
+    run = reindex_start(user=None)
+    assert reindex_start(user=None).pk == run.pk  # pending: the same run
+    index_lifecycle.reindex(run.pk)
     run.refresh_from_db()
     assert run.state == "running" and run.total == 8
-    assert job_services.reindex_start(user=None).pk == run.pk  # running: the same run
-    pipeline.reindex(run.pk)  # a duplicate delivery of the task does nothing
+    assert reindex_start(user=None).pk == run.pk  # running: the same run
+    index_lifecycle.reindex(run.pk)  # a duplicate delivery of the task does nothing
     assert IndexCollection.objects.filter(state=S.BUILDING).count() == 1
 
     counts = []
@@ -321,9 +323,9 @@ def test_a_re_index_builds_a_new_collection_and_a_second_request_is_the_first_on
     assert (live.embedder_version, live.build) == (OLD, 2)
     old.refresh_from_db()
     assert old.state == S.RETIRED and old.dropped_at
-    assert runtime.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [live.name]
+    assert index_lifecycle.index_store().collections(index_lifecycle.COLLECTION_PREFIX) == [live.name]
     assert sorted(stored(live)) == [r.pk for r in rows]
-    assert job_services.reindex_start(user=None).pk != run.pk  # finished: a new request is a new run
+    assert reindex_start(user=None).pk != run.pk  # finished: a new request is a new run
 
 
 # --- thumbnails ----------------------------------------------------------------------------------------------------
@@ -337,15 +339,15 @@ def test_the_first_read_keeps_a_thumbnail_that_re_indexes_read_with_identical_ve
     rows = make_catalogue(5)
     thumbs = {r.pk: Path(settings.MEDIA_ROOT) / r.thumbnail_name for r in rows}
     assert all(p.is_file() for p in thumbs.values())
-    first = {r["id"]: r["vector"] for r in runtime.index_store()._client.query(
+    first = {r["id"]: r["vector"] for r in index_lifecycle.index_store()._client.query(
         index_lifecycle.live_collection().name, filter="id >= 0", output_fields=["id", "vector"])}
 
     before = {pk: p.stat().st_mtime_ns for pk, p in thumbs.items()}
-    pipeline.reindex(job_services.reindex_start(user=None).pk)
+    index_lifecycle.reindex(reindex_start(user=None).pk)
     run_build(2)
     live = index_lifecycle.live_collection()
     assert live.build == 2
-    again = {r["id"]: r["vector"] for r in runtime.index_store()._client.query(
+    again = {r["id"]: r["vector"] for r in index_lifecycle.index_store()._client.query(
         live.name, filter="id >= 0", output_fields=["id", "vector"])}
     assert again.keys() == first.keys()
     assert all(np.array_equal(np.float32(again[k]), np.float32(first[k])) for k in first)
@@ -356,7 +358,7 @@ def test_the_first_read_keeps_a_thumbnail_that_re_indexes_read_with_identical_ve
     row.save()
     row.refresh_from_db()
     assert row.index_dirty and Path(settings.MEDIA_ROOT, row.thumbnail_name) != thumbs[row.pk]
-    while pipeline.index_dirty_stock_images():
+    while index_lifecycle.index_dirty_stock_images():
         pass
     assert Path(settings.MEDIA_ROOT, row.thumbnail_name).is_file()
     assert live_hits(row, 1)[0].id == row.pk

@@ -5,7 +5,8 @@ from django.core.files.base import ContentFile
 
 from marketplace.catalogue.models import Item, StockImage
 from tests.conftest import image_bytes
-from workers import pipeline, runtime
+from workers import runtime
+from workers.stages import index_lifecycle
 
 pytestmark = pytest.mark.django_db
 
@@ -20,32 +21,32 @@ def make_stock(n, color=(200, 30, 30)):
 
 
 def test_dirty_stock_images_are_indexed_in_bounded_batches_and_flags_cleared(own_index):
-    assert pipeline.index_dirty_stock_images() == 0  # first start, empty catalogue: the first collection is live
+    assert index_lifecycle.index_dirty_stock_images() == 0  # first start, empty catalogue: the first collection is live
     rows = make_stock(5)
-    assert pipeline.index_dirty_stock_images(batch=2) == 3
-    assert pipeline.index_dirty_stock_images(batch=2) == 1
-    assert pipeline.index_dirty_stock_images(batch=2) == 0
-    assert runtime.vector_index().count() == 5
+    assert index_lifecycle.index_dirty_stock_images(batch=2) == 3
+    assert index_lifecycle.index_dirty_stock_images(batch=2) == 1
+    assert index_lifecycle.index_dirty_stock_images(batch=2) == 0
+    assert index_lifecycle.vector_index().count() == 5
     assert set(StockImage.objects.values_list("indexed_version", flat=True)) == {runtime.live_embedder().version}
-    assert pipeline.index_dirty_stock_images() == 0  # nothing left: a no-op
+    assert index_lifecycle.index_dirty_stock_images() == 0  # nothing left: a no-op
     StockImage.objects.filter(pk=rows[0].pk).update(index_dirty=True)
-    pipeline.index_dirty_stock_images()
-    assert runtime.vector_index().count() == 5  # re-indexing an image replaces its vector
+    index_lifecycle.index_dirty_stock_images()
+    assert index_lifecycle.vector_index().count() == 5  # re-indexing an image replaces its vector
 
 
 def test_an_unreadable_stock_image_is_skipped_not_blocking_the_rest(own_index):
     rows = make_stock(3)
     with open(rows[1].image.path, "wb") as fh:
         fh.write(b"broken")
-    assert pipeline.index_dirty_stock_images() == 0
-    assert runtime.vector_index().count() == 2
+    assert index_lifecycle.index_dirty_stock_images() == 0
+    assert index_lifecycle.vector_index().count() == 2
     assert StockImage.objects.get(pk=rows[1].pk).indexed_version == "unreadable"
 
 
 def test_deleted_stock_images_leave_the_index(own_index):
     rows = make_stock(3)
-    pipeline.index_dirty_stock_images()
+    index_lifecycle.index_dirty_stock_images()
     ids = [r.pk for r in rows]
     rows[0].delete()
-    assert pipeline.remove_from_index(ids) == 1  # the two that still exist stay
-    assert runtime.vector_index().count() == 2
+    assert index_lifecycle.remove_from_index(ids) == 1  # the two that still exist stay
+    assert index_lifecycle.vector_index().count() == 2

@@ -22,8 +22,9 @@ from django.utils import timezone
 from marketplace.catalogue.models import IndexCollection, StockImage
 from tests.workers.test_index_lifecycle import NEW, OLD, ProjectedEmbedder, make_catalogue, stock_image
 from search.embedders import register_embedder
-from workers import index_lifecycle, pipeline, runtime
-from workers.stack import ROOT
+from workers import runtime
+from workers.stages import in_place_search, index_lifecycle
+from devtools.processes import ROOT
 
 S = IndexCollection.State
 
@@ -105,7 +106,7 @@ def p95(xs: list[float]) -> float:
 def test_a_re_index_switches_through_the_alias_while_other_processes_search(on_server, tmp_path, monkeypatch):
     rows = server_catalogue(24)  # the first collection: live at once, HNSW, its version's alias names it
     first = IndexCollection.objects.get(state=S.LIVE)
-    store = runtime.index_store()
+    store = index_lifecycle.index_store()
     assert store.alias_target(index_lifecycle.alias_for(OLD)) == first.name
     assert index_lifecycle.index_of(first).index_type() == "HNSW"
 
@@ -139,14 +140,14 @@ def test_a_re_index_switches_through_the_alias_while_other_processes_search(on_s
 def test_incremental_changes_are_upserts_seen_at_once_and_the_build_is_inserts(on_server):
     rows = server_catalogue(6)
     live = IndexCollection.objects.get(state=S.LIVE)
-    ix = runtime.vector_index()
+    ix = index_lifecycle.vector_index()
     stock_image(99, category="bottom")
-    assert pipeline.index_dirty_stock_images() == 0
+    assert index_lifecycle.index_dirty_stock_images() == 0
     # No flush: a strong read (what a finished build does once) waits until the write is visible to every
     # process; the searches after it see it. An upsert of a present row adds no duplicate.
     assert ix.count(strong=True) == 7 and index_lifecycle.index_of(live).count() == 7
     StockImage.objects.filter(pk=rows[0].pk).update(index_dirty=True)
-    pipeline.index_dirty_stock_images()
+    index_lifecycle.index_dirty_stock_images()
     assert ix.count(strong=True) == 7
     hits = ix.search(ix._client.query(live.name, filter=f"id == {rows[1].pk}", output_fields=["vector"])[0]["vector"],
                      10, category="bottom")[0]
@@ -157,13 +158,13 @@ def test_incremental_changes_are_upserts_seen_at_once_and_the_build_is_inserts(o
 def test_a_build_held_by_another_worker_process_waits_for_its_lease(on_server, monkeypatch):
     rows = server_catalogue(6)
     monkeypatch.setenv("EMBEDDER_VERSION", NEW)
-    pipeline.index_sweep()
+    index_lifecycle.sweep()
     building = IndexCollection.objects.get(state=S.BUILDING)
     other = dict(claimed_by="elsewhere:1", lease_until=timezone.now() + timedelta(seconds=60))
     IndexCollection.objects.filter(pk=building.pk).update(**other)
     StockImage.objects.filter(pk=rows[0].pk).update(index_dirty=True)
 
-    assert pipeline.index_dirty_stock_images() == 1  # the index task leaves the build to the build task ...
+    assert index_lifecycle.index_dirty_stock_images() == 1  # the index task leaves the build to the build task ...
     assert index_lifecycle.was_blocked()  # ... and the dirty row to whoever holds the build
     assert index_lifecycle.build(seconds=1, batch=3) == (6, False)  # held elsewhere: no work, no re-enqueue
     building.refresh_from_db()
@@ -174,7 +175,7 @@ def test_a_build_held_by_another_worker_process_waits_for_its_lease(on_server, m
     building.refresh_from_db()
     assert building.cursor == rows[2].pk and building.lease_until is None  # released after the batch
     assert index_lifecycle.build(seconds=5, batch=3) == (0, False)
-    assert pipeline.index_dirty_stock_images() == 0
+    assert index_lifecycle.index_dirty_stock_images() == 0
     live = IndexCollection.objects.get(state=S.LIVE)
     assert live.pk == building.pk
     assert index_lifecycle.index_of(live).count(strong=True) == 6
@@ -185,11 +186,12 @@ def test_a_build_held_by_another_worker_process_waits_for_its_lease(on_server, m
 def test_two_index_workers_share_one_server_through_a_re_index(on_server, broker_settings, media_root, tmp_path):
     """Real Celery workers, as docker-compose runs them against a server: two index workers, each also consuming
     the re-index queue, so the build task and its duplicates land on both; the lease decides who writes."""
+    from marketplace.catalogue.services import reindex_start
     from marketplace.jobs import queue, task_names
-    from marketplace.jobs import services as job_services
     from marketplace.jobs.models import ReindexRun
     from tests.conftest import wait_until
-    from workers.stack import free_port, start_valkey, start_worker
+    from devtools.stack import start_worker
+    from devtools.processes import free_port, start_valkey
 
     logs = tmp_path / "logs"
     valkey = start_valkey(free_port(), tmp_path / "valkey", logs)
@@ -205,7 +207,7 @@ def test_two_index_workers_share_one_server_through_a_re_index(on_server, broker
         queues = f"{settings.QUEUE_INDEX},{settings.QUEUE_REINDEX}"
         workers = [start_worker("index1", queues, env, logs, beat=True, wait=False),
                    start_worker("index2", queues, env, logs, wait=False)]
-        from workers.stack import wait_for_log
+        from devtools.processes import wait_for_log
         for w in workers:
             wait_for_log(w, " ready.", 120)
 
@@ -215,7 +217,7 @@ def test_two_index_workers_share_one_server_through_a_re_index(on_server, broker
                    120, what="the first collection filled by the build task")
 
         def operator_re_index():
-            run = job_services.reindex_start(user=None)
+            run = reindex_start(user=None)
             wait_until(lambda: ReindexRun.objects.get(pk=run.pk).state in ("done", "failed"), 120, what="re-index")
             assert ReindexRun.objects.get(pk=run.pk).state == "done", ReindexRun.objects.get(pk=run.pk).error
 
@@ -232,7 +234,7 @@ def test_two_index_workers_share_one_server_through_a_re_index(on_server, broker
     ix = index_lifecycle.index_of(live)
     stored = ix._client.query(live.name, filter="id >= 0", output_fields=["id"], consistency_level="Strong")
     assert sorted(r["id"] for r in stored) == [r.pk for r in rows]  # each stock image once
-    assert runtime.index_store().alias_target(index_lifecycle.alias_for(OLD)) == live.name
+    assert index_lifecycle.index_store().alias_target(index_lifecycle.alias_for(OLD)) == live.name
     both = [w.log_path.read_text(errors="replace") for w in workers]
     assert all("workers.index_stock_images" in text or "workers.build_index" in text for text in both)
     assert not any("Traceback" in text for text in both), [t[-3000:] for t in both]
@@ -248,7 +250,7 @@ def test_a_model_worker_searches_the_server_itself_through_the_live_alias(on_ser
     runtime._index.close()  # from here on this process is a model worker: it never opened the store
     runtime._index = None
     runtime._collections.clear()
-    embedder, ix = runtime.search_here()
+    embedder, ix = in_place_search.searcher()
     assert ix.server and embedder.version == OLD
     assert ix.search(embedder.embed_images([pil(rows[2])]), 3)[0][0].id == rows[2].pk
     live = IndexCollection.objects.get(state=S.LIVE)

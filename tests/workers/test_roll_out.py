@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from marketplace.jobs.model_versions import model_version_ensure_shipped
 from marketplace.jobs.models import ModelVersion
-from workers.pipeline import roll_out_model
+from workers.stages.rollout import roll_out_model
 
 pytestmark = pytest.mark.django_db
 

@@ -21,13 +21,14 @@ from marketplace.catalogue.models import Item, StockImage
 from marketplace.catalogue.services import item_update
 from marketplace.jobs import hops
 from marketplace.jobs.models import GeneratedImage, ImageJob
-from marketplace.jobs.services import SearchHit
+from marketplace.jobs.photo_jobs import SearchHit
 from marketplace.listings.models import Listing, ListingPhoto, Suggestion
 from marketplace.shopping.models import Recommendation, SearchQuery
 from search.embedders import ConfidenceGate
 from tests.conftest import png
-from workers import pipeline, runtime
-from workers.confidence import GARMENT_MISSING_NOTE, NO_PERSON_NOTE, Verdict, item_scores, judge
+from workers import runtime
+from workers.stages import catalogue_search, generate, in_place_search, index_lifecycle
+from workers.stages.confidence import GARMENT_MISSING_NOTE, NO_PERSON_NOTE, Verdict, item_scores, judge
 
 pytestmark = pytest.mark.django_db
 ITEMS = 6
@@ -48,7 +49,7 @@ def catalogue(own_index):
         item = Item.objects.create(title=f"item {i}", price=10, seller=seller, category="top")
         image = render_stock(make_item(7, i), 128)
         rows.append(StockImage.objects.create(item=item, image=ContentFile(png(image), name=f"s{i}.png")))
-    assert pipeline.index_dirty_stock_images() == 0
+    assert index_lifecycle.index_dirty_stock_images() == 0
     return rows
 
 
@@ -96,14 +97,14 @@ def test_buyers_never_get_out_of_stock_or_their_own_items_even_when_nearest(cata
     mine = Item.objects.create(title="bob's own", price=5, seller=buyer, category="top")
     # The same picture as the target, on an item of the buyer's own.
     copy = StockImage.objects.create(item=mine, image=ContentFile(png(stock_pil(target)), name="copy.png"))
-    assert pipeline.index_dirty_stock_images() == 0
+    assert index_lifecycle.index_dirty_stock_images() == 0
 
     # In the index itself (no database guard): the exact match and the buyer's own copy of it never come back.
     vector = runtime.live_embedder().embed_image(stock_pil(target))
-    hits = runtime.vector_index().search(vector[None], 50, category="top", in_stock_only=True,
+    hits = index_lifecycle.vector_index().search(vector[None], 50, category="top", in_stock_only=True,
                                          exclude_item_ids=[mine.pk])[0]
     assert hits and not {target.item_id, mine.pk} & {h.item_id for h in hits}
-    assert runtime.vector_index().search(vector[None], 1, category="top")[0][0].score > 0.999  # it is the nearest
+    assert index_lifecycle.vector_index().search(vector[None], 1, category="top")[0][0].score > 0.999  # it is the nearest
 
     job = pipeline_search(buyer_job(buyer, png(stock_pil(target))), stock_pil(target))
     recs = list(Recommendation.objects.filter(query=job.search_query))
@@ -117,7 +118,7 @@ def test_buyers_never_get_out_of_stock_or_their_own_items_even_when_nearest(cata
 
 def pipeline_search(job: ImageJob, image: Image.Image) -> ImageJob:
     searching_with(job, image)
-    assert pipeline.search_catalogue(job.pk, "search-task") == "done"
+    assert catalogue_search.search_catalogue(job.pk, "search-task") == "done"
     return ImageJob.objects.get(pk=job.pk)
 
 
@@ -128,7 +129,7 @@ def test_one_search_task_for_a_batch_answers_each_job_by_its_own_filter_and_fail
     sue, bob, ann = user("sue"), user("bob"), user("ann")
     mine = Item.objects.create(title="bob's own", price=5, seller=bob, category="top")
     StockImage.objects.create(item=mine, image=ContentFile(png(stock_pil(catalogue[1])), name="bobs.png"))
-    assert pipeline.index_dirty_stock_images() == 0
+    assert index_lifecycle.index_dirty_stock_images() == 0
     seller = searching_with(seller_job(sue, png(stock_pil(catalogue[0]))), stock_pil(catalogue[0]))
     buyer = searching_with(buyer_job(bob, png(stock_pil(catalogue[1]))), stock_pil(catalogue[1]))
     other = searching_with(buyer_job(ann, png(stock_pil(catalogue[1]))), stock_pil(catalogue[1]))
@@ -138,7 +139,7 @@ def test_one_search_task_for_a_batch_answers_each_job_by_its_own_filter_and_fail
     ImageJob.objects.filter(pk=held.pk).update(claimed_by="another", lease_expires_at=timezone.now() + timedelta(60))
     ids = [seller.pk, buyer.pk, other.pk, broken.pk, held.pk]
 
-    assert pipeline.search_catalogue(ids, "batch-search") == "searched 3 of 5"
+    assert catalogue_search.search_catalogue(ids, "batch-search") == "searched 3 of 5"
     jobs = {j.pk: j for j in ImageJob.objects.filter(pk__in=ids)}
     assert [jobs[pk].state for pk in ids] == ["done", "done", "done", "failed", "searching"]
     assert "searching the catalogue failed" in jobs[broken.pk].error
@@ -150,7 +151,7 @@ def test_one_search_task_for_a_batch_answers_each_job_by_its_own_filter_and_fail
     counts = (Suggestion.objects.count(), Recommendation.objects.count())
     for pk in (seller.pk, buyer.pk):  # a redelivery of the same task after a crash past its commit
         ImageJob.objects.filter(pk=pk).update(state="searching", claimed_by="batch-search")
-    pipeline.search_catalogue(ids, "batch-search")
+    catalogue_search.search_catalogue(ids, "batch-search")
     assert (Suggestion.objects.count(), Recommendation.objects.count()) == counts
 
 
@@ -170,7 +171,7 @@ def test_a_job_whose_results_cannot_be_written_fails_alone_and_the_rest_of_its_b
         write(results, first)
 
     monkeypatch.setattr(completion, "write_results", failing_for_bad)
-    assert pipeline.search_catalogue([good[0].pk, bad.pk, good[1].pk], "batch") == "searched 2 of 3"
+    assert catalogue_search.search_catalogue([good[0].pk, bad.pk, good[1].pk], "batch") == "searched 2 of 3"
     assert ImageJob.objects.get(pk=bad.pk).state == "failed"
     assert "disk full" in ImageJob.objects.get(pk=bad.pk).error
     for job in good:
@@ -182,12 +183,12 @@ def test_a_job_whose_results_cannot_be_written_fails_alone_and_the_rest_of_its_b
 def test_an_item_back_in_stock_is_re_upserted_and_found_again(catalogue):
     target = catalogue[2]
     item_update(target.item, in_stock=False)
-    pipeline.index_dirty_stock_images()
+    index_lifecycle.index_dirty_stock_images()
     vector = runtime.live_embedder().embed_image(stock_pil(target))
-    assert target.item_id not in {h.item_id for h in runtime.vector_index().search(vector[None], 3, "top", True)[0]}
+    assert target.item_id not in {h.item_id for h in index_lifecycle.vector_index().search(vector[None], 3, "top", True)[0]}
     item_update(target.item, in_stock=True)
-    assert pipeline.index_dirty_stock_images() == 0
-    assert runtime.vector_index().search(vector[None], 1, "top", True)[0][0].item_id == target.item_id
+    assert index_lifecycle.index_dirty_stock_images() == 0
+    assert index_lifecycle.vector_index().search(vector[None], 1, "top", True)[0][0].item_id == target.item_id
     item_update(target.item, title="renamed")  # a field the index does not hold: nothing to re-index
     assert not StockImage.objects.filter(index_dirty=True).exists()
 
@@ -195,7 +196,7 @@ def test_an_item_back_in_stock_is_re_upserted_and_found_again(catalogue):
 def test_recommendations_are_one_per_item_and_the_gate_sees_items_not_images(catalogue, gate):
     target = catalogue[3]
     second = StockImage.objects.create(item=target.item, image=ContentFile(png(stock_pil(target)), name="again.png"))
-    pipeline.index_dirty_stock_images()
+    index_lifecycle.index_dirty_stock_images()
     # Two pictures of one item score the same: per image that is a tie (margin 0), per item a clear winner.
     gate(0.99, margin=0.02)
     job = pipeline_search(buyer_job(user("bob"), b"x"), stock_pil(target))
@@ -225,11 +226,11 @@ def generate_and_search(job: ImageJob, n, here: bool) -> ImageJob:
     """The job through the real generate stage and, where it searches, the search stage: the model worker's own
     search (`here`, the default) or the hand-off to the index worker (SEARCH_IN_MODEL_WORKER off)."""
     if here:
-        assert pipeline.generate_stock_image(job.pk, f"gen-{n}") == "done"
+        assert generate.generate_stock_image(job.pk, f"gen-{n}") == "done"
     else:
-        assert pipeline.generate_stock_image(job.pk, f"gen-{n}") == "generated"
+        assert generate.generate_stock_image(job.pk, f"gen-{n}") == "generated"
         assert ImageJob.objects.get(pk=job.pk).state == "searching"
-        assert pipeline.search_catalogue(job.pk, f"search-{n}") == "done"
+        assert catalogue_search.search_catalogue(job.pk, f"search-{n}") == "done"
     job = ImageJob.objects.get(pk=job.pk)
     assert (hops.SEARCH_HERE in job.marks) == here and (hops.SEARCH_CLAIMED in job.marks) == (not here)
     return job
@@ -316,12 +317,12 @@ def test_when_the_index_cannot_be_queried_from_the_model_worker_the_index_worker
     """A failing query (here: a live collection that is gone from the store) saves nothing of the model worker's
     search: the job is handed to the index worker as if it had never tried, and that search ends it `done`."""
     embedder = runtime.live_embedder()
-    gone = runtime.index_store().open("stock_images_gone", embedder.dim, create=False)  # a real, failing query
-    monkeypatch.setattr(runtime, "search_here", lambda: (embedder, gone))
+    gone = index_lifecycle.index_store().open("stock_images_gone", embedder.dim, create=False)  # a real, failing query
+    monkeypatch.setattr(in_place_search, "searcher", lambda: (embedder, gone))
     job = seller_job(user("sue"), png(stock_pil(catalogue[3])))
-    assert pipeline.generate_stock_image(job.pk, "gen") == "generated"
+    assert generate.generate_stock_image(job.pk, "gen") == "generated"
     assert_handed_to_the_index_worker(job)
-    assert pipeline.search_catalogue(job.pk, "search") == "done"
+    assert catalogue_search.search_catalogue(job.pk, "search") == "done"
     job = ImageJob.objects.get(pk=job.pk)
     assert job.state == "done" and hops.SEARCH_CLAIMED in job.marks and hops.SEARCH_HERE not in job.marks
     assert GeneratedImage.objects.filter(job=job).count() == 1
@@ -344,9 +345,9 @@ def test_when_the_model_workers_commit_fails_nothing_of_it_stays_and_the_index_w
 
     monkeypatch.setattr(completion, "write_results", fails_first)
     job = seller_job(user("sue"), png(stock_pil(catalogue[4])))
-    assert pipeline.generate_stock_image(job.pk, "gen") == "generated"
+    assert generate.generate_stock_image(job.pk, "gen") == "generated"
     assert_handed_to_the_index_worker(job)
-    assert pipeline.search_catalogue(job.pk, "search") == "done"
+    assert catalogue_search.search_catalogue(job.pk, "search") == "done"
     assert len(calls) == 2 and ImageJob.objects.get(pk=job.pk).state == "done"
     assert GeneratedImage.objects.filter(job=job).count() == 1
     assert Suggestion.objects.filter(photo=job.listing_photo).exists()
@@ -354,9 +355,9 @@ def test_when_the_model_workers_commit_fails_nothing_of_it_stays_and_the_index_w
 
 def test_with_the_setting_off_every_search_goes_through_the_index_worker(catalogue, settings):
     settings.SEARCH_IN_MODEL_WORKER = False
-    assert runtime.search_here() is None
+    assert in_place_search.searcher() is None
     job = seller_job(user("sue"), png(stock_pil(catalogue[1])))
-    assert pipeline.generate_stock_image(job.pk, "gen") == "generated"
+    assert generate.generate_stock_image(job.pk, "gen") == "generated"
     assert_handed_to_the_index_worker(job)
 
 
@@ -365,11 +366,11 @@ def test_a_job_generated_again_keeps_one_generated_image_and_drops_the_old_files
     """The claim reads whether the job already has a generated image (a retry, a redelivery): the commit then
     replaces it, and its files go once the commit lands."""
     job = seller_job(user("sue"), png(stock_pil(catalogue[2])))
-    assert pipeline.generate_stock_image(job.pk, "first") == "done"
+    assert generate.generate_stock_image(job.pk, "first") == "done"
     first = GeneratedImage.objects.get(job=job)
     ImageJob.objects.filter(pk=job.pk).update(state="pending", claimed_by="", lease_expires_at=None)
     with django_capture_on_commit_callbacks(execute=True):  # the old files go once the commit lands
-        assert pipeline.generate_stock_image(job.pk, "again") == "done"
+        assert generate.generate_stock_image(job.pk, "again") == "done"
     second = GeneratedImage.objects.get(job=job)
     assert second.pk != first.pk and not first.image.storage.exists(first.image.name)
     assert second.image.storage.exists(second.image.name)

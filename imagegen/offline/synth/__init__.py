@@ -7,30 +7,32 @@ Public API (used by the web demo to seed a catalogue, and by ``python -m imagege
 - ``render_stock(spec, size=256) -> PIL.Image``
 - ``render_street_photo(spec, seed, size=384) -> (PIL.Image, mask ndarray, keypoints dict)``
 - ``generate_dataset(out_dir, items, photos_per_item, seed, ..., data_version=1) -> Path`` (the manifest)
+- ``measure_preprocessing(manifest, n=100) -> dict`` (mediapipe on the photos, imported only when it runs)
 
-``data_version=2`` (``garments_v2``, ``person_v2``, ``scene_v2``) adds dresses and jumpsuits (garment ``whole``), skirts,
-fabric weave and folds, photographic backgrounds and greyscale / colour-cast photos. Version 1, byte-identical to what
-the shipped generator was trained on, stays the default until a generator trained on v2 ships.
+One code path draws every data version; the version is a row of settings (``versions.py``) that each stage reads, and
+an item carries its version, so its photos follow it. Version 1, byte-identical to what the shipped generator was
+trained on, stays the default until a generator trained on v2 ships; 2 adds dresses and jumpsuits (garment
+``whole``), skirts, fabric weave and folds, photographic backgrounds and greyscale / colour-cast photos.
 
-Submodules are imported lazily so ``import imagegen.offline.synth`` stays cheap.
+Modules, bottom to top (each imports only those above it in this list):
+
+- ``versions``: the per-version settings.
+- ``garments``: the catalogue (``ItemSpec``, ``make_item``) and the flat panel layout of each cut.
+- ``canvas``: fabric texture, weave, the painted flat garment and the stock image.
+- ``fitting``: the body-side panel layouts, the canvas-to-body warp and the folds.
+- ``person``: the drawn person (skeleton, body, face, shading) wearing the item.
+- ``backdrops``: the calm (v1) and photographic (v2) backdrops.
+- ``scene``: camera tilt, backdrop, bag, lighting, photo treatment and camera noise around the person.
+- ``photo``: person + scene = a street photo.
+- ``dataset``: the dataset writer (files, manifest, splits, held-out combinations, contact sheet).
+- ``measure``: does mediapipe see the drawn people; ``__main__``: the CLI.
 """
 from __future__ import annotations
 
-from .garments import ItemSpec, make_item, render_stock
+from .canvas import render_stock
+from .dataset import generate_dataset
+from .garments import ItemSpec, make_item
+from .measure import measure_preprocessing
+from .photo import render_street_photo
 
 __all__ = ["ItemSpec", "make_item", "render_stock", "render_street_photo", "generate_dataset", "measure_preprocessing"]
-
-
-def render_street_photo(spec, seed, size=384):
-    from .person import render_street_photo as _render
-    return _render(spec, seed, size)
-
-
-def generate_dataset(*args, **kwargs):
-    from .dataset import generate_dataset as _gen
-    return _gen(*args, **kwargs)
-
-
-def measure_preprocessing(*args, **kwargs):
-    from .measure import measure_preprocessing as _measure
-    return _measure(*args, **kwargs)

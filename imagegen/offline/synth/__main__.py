@@ -11,6 +11,9 @@ import os
 import time
 from pathlib import Path
 
+from .dataset import generate_dataset
+from .measure import format_report, measure_preprocessing
+from .versions import VERSIONS
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m imagegen.offline.synth", description=__doc__.splitlines()[0])
@@ -23,13 +26,10 @@ def main(argv=None) -> int:
     p.add_argument("--holdout-combinations", type=float, default=0.0,
                    help="fraction of cut x pattern x colour combinations kept out of train/val (all go to test)")
     p.add_argument("--measure", type=int, default=0, help="run mediapipe on this many photos")
-    p.add_argument("--data-version", type=int, choices=(1, 2), default=1,
+    p.add_argument("--data-version", type=int, choices=tuple(VERSIONS), default=1,
                    help="1: the set the shipped generator was trained on (default); 2: dresses, jumpsuits, skirts, "
                         "fabric, photographic backgrounds, greyscale and colour-cast photos")
     a = p.parse_args(argv)
-
-    from .dataset import generate_dataset
-
     workers = a.workers or os.cpu_count() or 1
     t0 = time.perf_counter()
     manifest = generate_dataset(a.out, a.items, a.photos_per_item, a.seed, workers=workers, image_size=a.size,
@@ -42,7 +42,6 @@ def main(argv=None) -> int:
               "pairs_per_s": round(pairs / wall, 2), "manifest": str(manifest)}
     print(f"{pairs} pairs in {wall:.1f} s with {workers} workers: {pairs / wall:.1f} pairs/s -> {manifest}")
     if a.measure:
-        from .measure import format_report, measure_preprocessing
         m = measure_preprocessing(manifest, n=a.measure)
         report["measure"] = m
         print(format_report(m))

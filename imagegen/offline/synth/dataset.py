@@ -1,6 +1,6 @@
 """Writing a street-to-shop dataset to disk: stock images, photos, masks, manifest, items, contact sheet.
 
-Determinism: item ``i`` is ``make_item(seed, i)`` and its photo ``k`` is drawn from the random
+Determinism: item ``i`` is ``make_item(seed, i, data_version)`` and its photo ``k`` is drawn from the random
 stream seeded by ``(seed, i, k)``, so the files do not depend on the worker count or on which
 worker drew what. Splits are a seeded permutation of item indices cut by ``split``: a test item
 never has a photo in train (retrieval is judged on unseen items).
@@ -18,10 +18,19 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from .garments import make_item, render_stock
+from .canvas import render_stock
+from .garments import PALETTE, PATTERNS, make_item
+from .photo import render_photo
+from .versions import data_version as version_of
+
+try:  # optional: a progress bar when installed, else a plain counter (the CLI must not depend on it)
+    from tqdm import tqdm
+except ImportError:  # pragma: no cover - tqdm is installed in the dev environment
+    tqdm = None
 
 PHOTO_TAG = 0xF0  # mixed into photo seeds so they never coincide with item seeds
 
@@ -58,17 +67,10 @@ def held_out_combinations(seed: int, fraction: float, data_version: int = 1) -> 
 
     Items with such a combination all go to the test split, so the evaluation can ask whether search finds products
     whose *combination* it has never seen, not just products it has never seen (87 % of randomly held-out items share
-    cut, pattern and colour with a training item). ``data_version`` 2 draws from its wider list of cuts."""
-    from .garments import BOTTOM_CUTS, PALETTE, PATTERNS, TOP_CUTS
-
+    cut, pattern and colour with a training item). Each data version draws from its own list of cuts."""
     if fraction <= 0:
         return set()
-    if int(data_version) == 2:
-        from .garments_v2 import ALL_CUTS
-        cuts = ALL_CUTS
-    else:
-        cuts = TOP_CUTS + BOTTOM_CUTS
-    combos = [(c, p, col) for c in cuts for p in PATTERNS for col in PALETTE]
+    combos = [(c, p, col) for c in version_of(data_version).cuts for p in PATTERNS for col in PALETTE]
     rng = np.random.default_rng([int(seed), 0xC0B0])
     n = int(round(len(combos) * min(float(fraction), 1.0)))
     return {combos[i] for i in rng.permutation(len(combos))[:n]}
@@ -82,26 +84,18 @@ def assign_splits_with_holdout(n_items: int, seed: int, split=(0.8, 0.1, 0.1),
     held = held_out_combinations(seed, holdout_fraction, data_version)
     if not held:
         return splits
-    from .garments import make_item
-
     return ["test" if combination(make_item(seed, i, data_version)) in held else s for i, s in enumerate(splits)]
 
 
 def _init_worker() -> None:
     """Each worker uses one thread: the pool itself is the parallelism (2 shared cores)."""
-    try:
-        import cv2
-        cv2.setNumThreads(1)
-    except Exception:  # pragma: no cover - cv2 is a hard dependency of person.py anyway
-        pass
+    cv2.setNumThreads(1)
 
 
 def _render_chunk(args) -> list[tuple[dict, list[dict]]]:
     """Render and write a chunk of items; returns (item row, manifest rows) per item."""
     out_dir, seed, jobs, photos_per_item, size, held, data_version = args
-    from .person import render_photo_raw
-    from .person_v2 import render_photo_v2
-
+    details_wanted = version_of(data_version).photo_details
     out = Path(out_dir)
     results = []
     for index, split in jobs:
@@ -112,11 +106,9 @@ def _render_chunk(args) -> list[tuple[dict, list[dict]]]:
         rows, details = [], []
         for k in range(photos_per_item):
             photo_rel, mask_rel = f"photos/{iid}_{k}.jpg", f"masks/{iid}_{k}.png"
-            if data_version == 2:  # v2 records each photo's background kind and treatment
-                img, mask, kps, quality, meta = render_photo_v2(spec, photo_seed(seed, index, k), size)
+            img, mask, kps, quality, meta = render_photo(spec, photo_seed(seed, index, k), size)
+            if details_wanted:  # each photo's background kind and treatment
                 details.append({"photo": photo_rel, **meta})
-            else:
-                img, mask, kps, quality = render_photo_raw(spec, photo_seed(seed, index, k), size)
             img.save(out / photo_rel, "JPEG", quality=quality)
             Image.fromarray(((mask > 0.5) * 255).astype(np.uint8), "L").save(out / mask_rel)
             rows.append({"photo": photo_rel, "stock": stock_rel, "item_id": iid, "garment": spec.garment,
@@ -124,31 +116,34 @@ def _render_chunk(args) -> list[tuple[dict, list[dict]]]:
                          "keypoints": {n: [round(x, 1), round(y, 1)] for n, (x, y) in kps.items()}})
         item = {**spec.to_json(), "split": split, "stock": stock_rel, "photos": photos_per_item,
                 "unseen_combination": combination(spec) in held}
-        if data_version == 2:
+        if details_wanted:
             item["photo_details"] = details
         results.append((item, rows))
     return results
 
 
+class _PlainProgress:
+    """A counter on stderr, where tqdm is not installed."""
+
+    def __init__(self, total: int, desc: str):
+        self.total, self.desc = total, desc
+        self.n, self.last = 0, 0.0
+
+    def update(self, k: int) -> None:
+        self.n += k
+        if time.time() - self.last > 2 or self.n >= self.total:
+            self.last = time.time()
+            print(f"\r{self.desc}: {self.n}/{self.total} pairs", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        print(file=sys.stderr)
+
+
 def _progress(total: int, desc: str):
     """tqdm when installed, else a plain counter on stderr (the CLI must not depend on it)."""
-    try:
-        from tqdm import tqdm
+    if tqdm is not None:
         return tqdm(total=total, desc=desc, unit="pair", file=sys.stderr)
-    except ImportError:
-        class _Plain:
-            def __init__(self):
-                self.n, self.t0, self.last = 0, time.time(), 0.0
-
-            def update(self, k):
-                self.n += k
-                if time.time() - self.last > 2 or self.n >= total:
-                    self.last = time.time()
-                    print(f"\r{desc}: {self.n}/{total} pairs", end="", file=sys.stderr, flush=True)
-
-            def close(self):
-                print(file=sys.stderr)
-        return _Plain()
+    return _PlainProgress(total, desc)
 
 
 def generate_dataset(out_dir, items: int, photos_per_item: int, seed: int = 0, workers: int | None = None,
@@ -163,14 +158,12 @@ def generate_dataset(out_dir, items: int, photos_per_item: int, seed: int = 0, w
     ``holdout_combinations``: the fraction of cut x pattern x colour combinations kept out of train and val (their
     items are all test items, flagged ``unseen_combination`` in items.jsonl).
 
-    ``data_version``: 1 (default) is the set the shipped generator was trained on, byte for byte. 2 adds dresses,
-    jumpsuits (garment ``whole``) and skirts, fabric weave and folds, photographic backgrounds and greyscale /
-    colour-cast photos; its items.jsonl rows carry ``data_version: 2`` and ``photo_details`` (per photo: ``photo``,
-    ``background``, ``treatment``).
+    ``data_version`` (``versions.py``): 1 (default) is the set the shipped generator was trained on, byte for byte.
+    2 adds dresses, jumpsuits (garment ``whole``) and skirts, fabric weave and folds, photographic backgrounds and
+    greyscale / colour-cast photos; its items.jsonl rows carry ``data_version: 2`` and ``photo_details`` (per photo:
+    ``photo``, ``background``, ``treatment``). ValueError for any other version.
     """
-    data_version = int(data_version)
-    if data_version not in (1, 2):
-        raise ValueError(f"data_version must be 1 or 2, got {data_version}")
+    data_version = version_of(data_version).number
     out = Path(out_dir)
     for sub in ("stock", "photos", "masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -215,8 +208,6 @@ def generate_dataset(out_dir, items: int, photos_per_item: int, seed: int = 0, w
 
 def make_contact_sheet(manifest, path, n: int = 12, per_row: int = 3, cell: int = 128) -> Path:
     """A grid of stock | photo | mask (with keypoints) triples, one photo per item: for eyeballing."""
-    from PIL import ImageDraw
-
     base = Path(manifest).parent
     rows, seen = [], set()
     for line in open(manifest, encoding="utf-8"):

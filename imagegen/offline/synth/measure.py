@@ -52,7 +52,7 @@ def _torso_error(landmarks, kps: dict, order: dict, w: int, h: int) -> float:
 
 def measure_preprocessing(manifest, n: int = 100, seg_models=(0, 1)) -> dict:
     """Run mediapipe Pose (static, complexity 1) and SelfieSegmentation on ``n`` photos of ``manifest``."""
-    import mediapipe as mp
+    import mediapipe as mp  # lazy: mediapipe (TF Lite graphs) loads only when a measurement runs
 
     manifest = Path(manifest)
     base = manifest.parent

@@ -6,17 +6,17 @@ and pupils, brows, nose, mouth), hair and a neck, 7.5-head proportions, hands an
 volumetric shading (Lambert light on a height field made from a distance transform). Without the
 face the landmarks come out left/right swapped, so the face is never skipped.
 
-The garment is not re-drawn: its flat canvas (``garments.build_canvas``) is warped panel by panel
-onto the body segments (torso, upper arm, forearm, pelvis, thigh, shin) with a cylindrical
-foreshortening across each segment, and the shading is multiplied on top. The photo's garment
-is therefore the stock image's garment: same fabric, same cut, same neckline.
+The garment is not re-drawn: its canvas is warped panel by panel onto the body (``fitting.py``)
+and the shading is multiplied on top, so the photo's garment is the stock image's garment. A top or
+bottom is worn with a plain other garment; a whole garment (dress, jumpsuit) is worn alone. A skirt
+hangs free (its own cut is its silhouette); every other panel is clipped to the body part it covers.
+The item's data version (``versions.py``) sets the person's height range and whether the cloth folds.
 
 Keypoints use mediapipe's names. "left" is the PERSON's left, which is on the IMAGE's right
 for the frontal people drawn here.
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 
@@ -25,6 +25,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import garments as G
+from .canvas import canvas_for
+from .fitting import body_segments, fold_params, fold_shade, warp_part
+from .garments import CANVAS_HEAD, WHOLE_HEAD, ItemSpec, plain_item
+from .versions import data_version as version_of
 
 SS = 2  # supersampling factor for PIL-drawn masks (anti-aliased edges)
 
@@ -199,101 +203,6 @@ class _Painter:
 
 
 # ------------------------------------------------------------------------------------------
-# Garment warping
-
-def _seg_frame(seg: G.Segment):
-    ax, ay = seg.a
-    dx, dy = seg.b[0] - ax, seg.b[1] - ay
-    length = math.hypot(dx, dy) or 1.0
-    return ax, ay, dx / length, dy / length, length
-
-
-def _warp_part(canvas: G.Canvas, pid: int, seg_p: G.Segment, size: int, scale_hint: float,
-               t0: float = 0.0, t1: float = 1.0, shade=None):
-    """Warp canvas panel ``pid`` onto the body segment ``seg_p``; returns (rgb, mask) full frame.
-
-    ``shade(t, s)``, when given, is a light/shade multiplier on the same (t, s) grid (data v2's folds).
-
-    A photo pixel's coordinates along the segment (t) and across it (s in -1..1) are mapped to
-    the same (t, s) on the canvas panel. Across the segment, s is replaced by asin(k s)/asin(k):
-    the fabric is wrapped on a cylinder, so the pattern compresses towards the body's edges.
-    """
-    seg_c = canvas.segments[pid][0]
-    poly = np.array(seg_p.polygon(t0, t1, grow=2.0))
-    x0, y0 = np.floor(poly.min(0)).astype(int)
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
-    x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, size), min(y1, size)
-    rgb = np.zeros((size, size, 3), np.float32)
-    mask = np.zeros((size, size), np.float32)
-    if x1 <= x0 or y1 <= y0:
-        return rgb, mask
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    ax, ay, dx, dy, lp = _seg_frame(seg_p)
-    nx, ny = -dy, dx
-    rx, ry = xs - ax, ys - ay
-    t = (rx * dx + ry * dy) / lp
-    tc = np.clip(t, 0, 1)
-    s = (rx * nx + ry * ny) / ((seg_p.w0 + (seg_p.w1 - seg_p.w0) * tc) / 2)
-    k = 0.93
-    s_in = np.clip(s, -1, 1)
-    s_c = np.where(np.abs(s) <= 1, np.arcsin(k * s_in) / math.asin(k), s)
-    cax, cay, cdx, cdy, lc = _seg_frame(seg_c)
-    cnx, cny = -cdy, cdx
-    wc = (seg_c.w0 + (seg_c.w1 - seg_c.w0) * tc) / 2
-    u = cax + t * lc * cdx + s_c * wc * cnx
-    v = cay + t * lc * cdy + s_c * wc * cny
-    # Sample a pre-shrunk canvas when the photo is much smaller (avoids aliasing of stripes).
-    level = 2 if scale_hint < 0.45 else 1
-    src_rgb, src_a = canvas.level(level)
-    u = (u / level).astype(np.float32)
-    v = (v / level).astype(np.float32)
-    crop_rgb = cv2.remap(src_rgb, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    crop_a = cv2.remap(src_a, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    # Neighbouring panels overlap a little (no seams open at the knee or elbow); the canvas
-    # alpha carries the cut (neckline, sleeve length, armholes).
-    inside = (t >= t0 - 0.03) & (t <= t1 + 0.03)
-    rgb[y0:y1, x0:x1] = crop_rgb.astype(np.float32) / 255.0
-    if shade is not None:
-        rgb[y0:y1, x0:x1] *= shade(t, s)[..., None]
-    mask[y0:y1, x0:x1] = crop_a.astype(np.float32) / 255.0 * inside
-    return rgb, mask
-
-
-def _garment_segments(spec: G.ItemSpec, j: dict, h: float, bw: float) -> dict[int, G.Segment]:
-    """The body-side segments matching ``garments.top_segments`` / ``bottom_segments``."""
-    P = lambda k: np.array(j[k], dtype=np.float64)  # noqa: E731
-    segs = {}
-    if spec.garment == "top":
-        sm = (P("left_shoulder") + P("right_shoulder")) / 2
-        hm = (P("left_hip") + P("right_hip")) / 2
-        sw = np.linalg.norm(P("left_shoulder") - P("right_shoulder"))
-        hw = np.linalg.norm(P("left_hip") - P("right_hip"))
-        axis = (hm - sm) / (np.linalg.norm(hm - sm) + 1e-6)
-        hem = sm + (hm - sm) * (2.75 / 2.45)
-        # The fabric starts over the top of the shoulders, not at the joints.
-        segs[G.TORSO] = G.Segment(tuple(sm - axis * 0.32 * h), tuple(hem), sw + 0.5 * h * bw, hw + 1.0 * h * bw)
-        for side, (pu, pl) in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
-            s, e, w = P(f"{side}_shoulder"), P(f"{side}_elbow"), P(f"{side}_wrist")
-            d = (e - s) / (np.linalg.norm(e - s) + 1e-6)
-            segs[pu] = G.Segment(tuple(s - d * 0.15 * h), tuple(e), 0.66 * h * bw, 0.5 * h * bw)
-            segs[pl] = G.Segment(tuple(e), tuple(e + (w - e) * 1.0), 0.5 * h * bw, 0.4 * h * bw)
-    else:
-        hm = (P("left_hip") + P("right_hip")) / 2
-        sm = (P("left_shoulder") + P("right_shoulder")) / 2
-        axis = (hm - sm) / (np.linalg.norm(hm - sm) + 1e-6)
-        hw = np.linalg.norm(P("left_hip") - P("right_hip"))
-        segs[G.PELVIS] = G.Segment(tuple(hm - axis * 0.5 * h), tuple(hm + axis * 0.45 * h),
-                                   hw + 0.85 * h * bw, hw + 0.95 * h * bw)
-        for side, (pt, ps) in (("right", (G.R_THIGH, G.R_SHIN)), ("left", (G.L_THIGH, G.L_SHIN))):
-            hp, kn, an = P(f"{side}_hip"), P(f"{side}_knee"), P(f"{side}_ankle")
-            segs[pt] = G.Segment(tuple(hp), tuple(kn), 0.95 * h * bw, 0.64 * h * bw)
-            segs[ps] = G.Segment(tuple(kn), tuple(an + (an - kn) / np.linalg.norm(an - kn) * 0.08 * h),
-                                 0.64 * h * bw, 0.54 * h * bw)
-    return segs
-
-
-# ------------------------------------------------------------------------------------------
 # The person
 
 def _paint_limb(painter: "_Painter", limb: np.ndarray, part_ids, gparts: dict, skin, light) -> None:
@@ -307,36 +216,10 @@ def _paint_limb(painter: "_Painter", limb: np.ndarray, part_ids, gparts: dict, s
             painter.paint(gparts[p][1], gparts[p][0], shade)
 
 
-def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> PersonLayer:
-    """Draw one person wearing ``spec`` (and a plain other garment) on a transparent layer."""
-    S = size
-    frac = rng.uniform(0.66, 0.9)                 # person height / frame height (FACTS: 65-92 %)
-    h = frac * S / 7.5
-    top = rng.uniform(0.02 * S, S - frac * S - 0.02 * S)
-    cx = rng.uniform(0.36, 0.64) * S
-    bw = rng.uniform(0.88, 1.18)                  # build
-    j, arm_kinds = _skeleton(rng, h, cx, top, bw)
-    skin = np.array(SKIN_TONES[rng.integers(len(SKIN_TONES))], np.float32) / 255 * rng.uniform(0.95, 1.04)
-    skin = np.clip(skin, 0, 1)
-    hair = np.array(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], np.float32) / 255
-    shoe = np.array(SHOE_COLOURS[rng.integers(len(SHOE_COLOURS))], np.float32) / 255
-    iris = np.array(IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))], np.float32) / 255
-    long_hair = rng.random() < 0.45
-    ang = rng.uniform(-0.9, 0.9)
-    light = np.array([math.sin(ang) * 0.8, -rng.uniform(0.2, 0.6), 0.75])
-    light /= np.linalg.norm(light)
-
-    other = G.plain_item(rng, "bottom" if spec.garment == "top" else "top")
-    top_item, bottom_item = (spec, other) if spec.garment == "top" else (other, spec)
-    top_cv, bot_cv = G.canvas_for(top_item), G.canvas_for(bottom_item)
-    scale_hint = h / G.CANVAS_HEAD
-
-    M = _Masks(S)
+def _body_masks(M: _Masks, j: dict, h: float, bw: float):
+    """Neck, torso and per side an arm (with hand), a leg and a shoe: soft masks, full frame."""
     P = lambda k: j[k]  # noqa: E731
-    hc = P("head_c")
     neck = P("neck")
-
-    # --- body masks --------------------------------------------------------------------------
     img, d = M.new()
     M.capsule(d, (neck[0], neck[1] - 0.4 * h), neck, 0.22 * h * bw, 0.26 * h * bw)
     neck_m = M.done(img)
@@ -375,36 +258,11 @@ def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Person
         M.polygon(d, [(ax_ - 0.2 * h, ay_ - 0.05 * h), (ax_ + 0.2 * h, ay_ - 0.05 * h), (ax_ + 0.22 * h, ay_ + 0.25 * h),
                       (ax_ - 0.22 * h, ay_ + 0.25 * h)])
         limbs[f"{side}_shoe"] = M.done(img)
+    return neck_m, torso_m, limbs
 
-    yy_col = np.arange(S, dtype=np.float32)[:, None]
 
-    # --- garment parts ------------------------------------------------------------------------
-    gsegs = {**_garment_segments(top_item, j, h, bw), **_garment_segments(bottom_item, j, h, bw)}
-    gparts = {}
-    for cv in (top_cv, bot_cv):
-        for pid, (seg_c, cover) in cv.segments.items():
-            t0 = -0.35 if pid == G.TORSO else 0.0
-            gparts[pid] = _warp_part(cv, pid, gsegs[pid], S, scale_hint, t0, cover)
-
-    # Clothes follow the body: each panel is clipped to its body part grown by a little ease,
-    # so sleeves are round at the shoulder and loose tops do not stick out as boxes.
-    shoulder_y = min(rs[1], ls[1])
-    clips = {
-        G.TORSO: _grow(np.maximum(torso_m, neck_m), 0.14 * h),
-        G.PELVIS: _grow(np.maximum.reduce([torso_m, limbs["right_leg"], limbs["left_leg"]]), 0.1 * h),
-    }
-    if top_item.cut == "hoodie":  # the hood lies above the shoulders, outside the body
-        clips[G.TORSO] = np.maximum(clips[G.TORSO], (yy_col < shoulder_y - 0.25 * h).astype(np.float32))
-    for side, ids in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
-        arm_clip = _grow(limbs[f"{side}_arm"], 0.08 * h)
-        clips.update({i: arm_clip for i in ids})
-    for side, ids in (("right", (G.R_THIGH, G.R_SHIN)), ("left", (G.L_THIGH, G.L_SHIN))):
-        leg_clip = _grow(limbs[f"{side}_leg"], 0.1 * h)
-        clips.update({i: leg_clip for i in ids})
-    for pid, (rgb_p, mask_p) in gparts.items():
-        gparts[pid] = (rgb_p, mask_p * clips[pid])
-
-    # --- head ---------------------------------------------------------------------------------
+def _head_masks(M: _Masks, hc, h: float, long_hair: bool, yy: np.ndarray):
+    """Head (with ears), hair cap, hair without the face, and long hair falling behind the shoulders (or None)."""
     img, d = M.new()
     M.ellipse(d, hc[0], hc[1] + 0.03 * h, 0.36 * h, 0.5 * h)
     M.ellipse(d, hc[0] - 0.36 * h, hc[1] + 0.05 * h, 0.07 * h, 0.11 * h)
@@ -417,19 +275,86 @@ def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Person
     M.ellipse(d, hc[0], hc[1] + 0.2 * h, 0.34 * h, 0.5 * h)
     face_hole = M.done(img)
     hair_m = hair_cap * (1 - face_hole)
-    yy = np.arange(S, dtype=np.float32)[:, None]
     hair_m *= np.clip((hc[1] + 0.08 * h - yy) / 2 + 0.5, 0, 1)
     back_hair = None
     if long_hair:
         img, d = M.new()
         M.capsule(d, (hc[0], hc[1]), (hc[0], hc[1] + 1.05 * h), 0.43 * h, 0.5 * h)
         back_hair = M.done(img)
+    return head_m, hair_cap, hair_m, back_hair
 
-    # --- shading per body group ------------------------------------------------------------------
+
+def _dress(worn: list[ItemSpec], j: dict, h: float, bw: float, size: int, folds: dict | None) -> dict:
+    """Warp every panel of the garments in ``worn`` (back to front: later panels win) onto the body.
+    Returns {part id: (rgb, mask)}, before clipping."""
+    gparts = {}
+    for item in worn:
+        cv = canvas_for(item)
+        bsegs = body_segments(item, j, h, bw)
+        hint = h / (WHOLE_HEAD if item.garment == "whole" else CANVAS_HEAD)
+        for pid, (_, cover) in cv.segments.items():
+            t0 = -0.35 if pid == G.TORSO and item.garment == "top" else 0.0
+            shade = fold_shade(pid, folds) if folds is not None else None
+            gparts[pid] = warp_part(cv, pid, bsegs[pid], size, hint, t0, cover, shade=shade)
+    return gparts
+
+
+def draw_person(spec: ItemSpec, rng: np.random.Generator, size: int) -> PersonLayer:
+    """Draw one person wearing ``spec`` (and a plain other garment unless it is a whole garment) on a transparent
+    layer, the way ``spec``'s data version draws people."""
+    version = version_of(spec.data_version)
+    S = size
+    frac = rng.uniform(*version.height_range)     # person height / frame height (FACTS: 65-92 %)
+    h = frac * S / 7.5
+    top = rng.uniform(0.02 * S, S - frac * S - 0.02 * S)
+    cx = rng.uniform(0.36, 0.64) * S
+    bw = rng.uniform(0.88, 1.18)                  # build
+    j, _ = _skeleton(rng, h, cx, top, bw)
+    skin = np.clip(np.array(SKIN_TONES[rng.integers(len(SKIN_TONES))], np.float32) / 255 * rng.uniform(0.95, 1.04), 0, 1)
+    hair = np.array(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], np.float32) / 255
+    shoe = np.array(SHOE_COLOURS[rng.integers(len(SHOE_COLOURS))], np.float32) / 255
+    iris = np.array(IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))], np.float32) / 255
+    long_hair = rng.random() < 0.45
+    ang = rng.uniform(-0.9, 0.9)
+    light = np.array([math.sin(ang) * 0.8, -rng.uniform(0.2, 0.6), 0.75])
+    light /= np.linalg.norm(light)
+    folds = fold_params(rng) if version.folds else None
+    if spec.garment == "whole":
+        worn = [spec]
+    else:
+        worn = [plain_item(rng, "bottom" if spec.garment == "top" else "top", spec.data_version), spec]
+
+    M = _Masks(S)
+    hc = j["head_c"]
+    neck_m, torso_m, limbs = _body_masks(M, j, h, bw)
+    yy = np.arange(S, dtype=np.float32)[:, None]
+    gparts = _dress(worn, j, h, bw, S, folds)
+
+    # Clothes follow the body: each panel is clipped to its body part grown by a little ease,
+    # so sleeves are round at the shoulder and loose tops do not stick out as boxes.
+    shoulder_y = min(j["right_shoulder"][1], j["left_shoulder"][1])
+    clips = {
+        G.TORSO: _grow(np.maximum(torso_m, neck_m), 0.14 * h),
+        G.PELVIS: _grow(np.maximum.reduce([torso_m, limbs["right_leg"], limbs["left_leg"]]), 0.1 * h),
+    }
+    if any(item.cut == "hoodie" for item in worn):  # the hood lies above the shoulders, outside the body
+        clips[G.TORSO] = np.maximum(clips[G.TORSO], (yy < shoulder_y - 0.25 * h).astype(np.float32))
+    for side, ids in (("right", (G.R_UPPER, G.R_LOWER)), ("left", (G.L_UPPER, G.L_LOWER))):
+        arm_clip = _grow(limbs[f"{side}_arm"], 0.08 * h)
+        clips.update({i: arm_clip for i in ids})
+    for side, ids in (("right", (G.R_THIGH, G.R_SHIN)), ("left", (G.L_THIGH, G.L_SHIN))):
+        leg_clip = _grow(limbs[f"{side}_leg"], 0.1 * h)
+        clips.update({i: leg_clip for i in ids})
+    for pid, (rgb_p, mask_p) in gparts.items():
+        if pid in clips:  # a skirt hangs free: its own cut is its silhouette
+            gparts[pid] = (rgb_p, mask_p * clips[pid])
+
+    head_m, hair_cap, hair_m, back_hair = _head_masks(M, hc, h, long_hair, yy)
+
+    # --- shading per body group, then painting back to front -----------------------------------
     top_torso = gparts[G.TORSO][1]
-    pelvis = gparts[G.PELVIS][1]
-    torso_group = np.maximum.reduce([torso_m, top_torso, pelvis])
-    shade_torso = _shading(torso_group, light)
+    lower = [gparts[p][1] for p in (G.PELVIS, G.SKIRT) if p in gparts]
+    shade_torso = _shading(np.maximum.reduce([torso_m, top_torso, *lower]), light)
     shade_head = _shading(np.maximum(head_m, hair_cap), light, 0.55)
     shade_neck = _shading(neck_m, light, 0.45) * 0.88
     painter = _Painter(S)
@@ -440,7 +365,10 @@ def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Person
         painter.paint(limbs[f"{side}_shoe"], shoe, _shading(limbs[f"{side}_shoe"], light, 0.55))
     painter.paint(torso_m, skin, shade_torso)
     painter.paint(neck_m, skin, shade_neck)
-    painter.paint(pelvis, gparts[G.PELVIS][0], shade_torso)
+    if G.PELVIS in gparts:
+        painter.paint(gparts[G.PELVIS][1], gparts[G.PELVIS][0], shade_torso)
+    if G.SKIRT in gparts:
+        painter.paint(gparts[G.SKIRT][1], gparts[G.SKIRT][0], _shading(gparts[G.SKIRT][1], light, 0.6))
     painter.paint(top_torso, gparts[G.TORSO][0], shade_torso)
     # Head and face.
     painter.paint(head_m, skin, shade_head)
@@ -462,18 +390,12 @@ def draw_person(spec: G.ItemSpec, rng: np.random.Generator, size: int) -> Person
 def _draw_face(painter: _Painter, M: _Masks, hc, h: float, hair, iris, skin) -> None:
     """Eyes with whites and pupils, brows, nose and mouth: what mediapipe needs to see a front."""
     cx, cy = hc
-    img, d = M.new()
-    for sgn in (-1, 1):
-        M.ellipse(d, cx + sgn * 0.16 * h, cy, 0.09 * h, 0.05 * h)
-    painter.paint(M.done(img), (0.96, 0.96, 0.94))
-    img, d = M.new()
-    for sgn in (-1, 1):
-        M.ellipse(d, cx + sgn * 0.16 * h, cy, 0.045 * h, 0.045 * h)
-    painter.paint(M.done(img), iris)
-    img, d = M.new()
-    for sgn in (-1, 1):
-        M.ellipse(d, cx + sgn * 0.16 * h, cy, 0.022 * h, 0.022 * h)
-    painter.paint(M.done(img), (0.03, 0.03, 0.03))
+    for (rx, ry), colour in (((0.09, 0.05), (0.96, 0.96, 0.94)), ((0.045, 0.045), iris),
+                             ((0.022, 0.022), (0.03, 0.03, 0.03))):  # white, iris, pupil
+        img, d = M.new()
+        for sgn in (-1, 1):
+            M.ellipse(d, cx + sgn * 0.16 * h, cy, rx * h, ry * h)
+        painter.paint(M.done(img), colour)
     img, d = M.new()
     for sgn in (-1, 1):
         x0, x1 = cx + sgn * 0.07 * h, cx + sgn * 0.27 * h
@@ -487,35 +409,3 @@ def _draw_face(painter: _Painter, M: _Masks, hc, h: float, hair, iris, skin) -> 
     img, d = M.new()
     M.ellipse(d, cx, cy + 0.3 * h, 0.12 * h, 0.04 * h)
     painter.paint(M.done(img), np.clip(np.asarray(skin) * np.array([0.75, 0.4, 0.4]), 0, 1))
-
-
-# ------------------------------------------------------------------------------------------
-# Public API
-
-def render_photo_raw(spec: G.ItemSpec, seed, size: int = 384):
-    """(PIL image before JPEG, mask, keypoints, jpeg quality): the dataset saves the JPEG itself.
-
-    v2 items (``spec.data_version == 2``) are drawn by ``person_v2`` (its per-photo meta is dropped here; the dataset
-    writer calls ``person_v2.render_photo_v2`` to keep it)."""
-    from .scene import compose_photo
-
-    if spec.data_version == 2:
-        from .person_v2 import render_photo_v2
-        return render_photo_v2(spec, seed, size)[:4]
-    rng = np.random.default_rng(seed)
-    person = draw_person(spec, rng, size)
-    return compose_photo(person, rng, size)
-
-
-def render_street_photo(spec: G.ItemSpec, seed, size: int = 384):
-    """A street photo of someone wearing ``spec``: (PIL RGB image, mask float32 HxW 0..1, keypoints).
-
-    ``seed`` is an int or a sequence of ints (the dataset uses (seed, item index, photo index)).
-    The JPEG artefacts are real: the image is encoded at the drawn quality and decoded again, so
-    it equals the ``photos/*.jpg`` file the dataset writes for the same seed.
-    """
-    img, mask, kps, quality = render_photo_raw(spec, seed, size)
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB"), mask, kps

@@ -1,10 +1,16 @@
-"""Backgrounds, lighting, occluders and camera effects around a drawn person.
+"""A street photo around a drawn person: camera tilt, backdrop, occluder, lighting, photo treatment and camera.
 
-Why these choices (see docs/FACTS.md): mediapipe's selfie segmentation absorbs saturated
-blobs next to a person into the mask, so the background is desaturated (x0.35-0.75), blurred
-(sigma 1-2.5 px, a shallow depth of field) and its clutter is kept out of the person's box. The
-camera effects (noise, blur, JPEG 60-90, colour cast) cost ~0.02 IoU but keep a model trained on
-these photos from relying on perfectly clean pixels.
+Why these choices (see docs/FACTS.md): the backdrop (``backdrops.py``) is muted, out of focus and keeps its clutter
+away from the person, or mediapipe's segmentation absorbs it. The camera effects (noise, blur, JPEG 60-90, colour
+cast) cost ~0.02 IoU but keep a model trained on these photos from relying on perfectly clean pixels.
+
+Photo treatments (data versions with ``treatment_weights``): some street photos are greyscale and some have a strong
+white-balance cast (tungsten, shade, fluorescent). The stock image keeps the item's true colours, so a generator
+trained on these pairs learns that colour comes from the photo only when the photo has colour, instead of inventing it
+(issue #10: "a greyscale photo gains invented orange and blue stripes").
+
+``compose_photo`` returns each photo's backdrop kind and treatment as ``meta``; the dataset writer records it in
+items.jsonl for the data versions with ``photo_details``.
 """
 from __future__ import annotations
 
@@ -14,7 +20,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .backdrops import BACKDROPS, LUMA, random_colour
 from .person import PersonLayer
+from .versions import data_version as version_of
+
+# White-balance errors: per-channel gains at full strength.
+CASTS = {"warm": (1.2, 1.0, 0.7), "cool": (0.8, 0.97, 1.22), "green": (0.9, 1.13, 0.86), "magenta": (1.12, 0.86, 1.1)}
 
 
 def _perspective(person: PersonLayer, rng: np.random.Generator, size: int):
@@ -36,77 +47,6 @@ def _perspective(person: PersonLayer, rng: np.random.Generator, size: int):
     return rgb, alpha, kps
 
 
-def _lowfreq_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
-    small = rng.random((cells, cells)).astype(np.float32)
-    return cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
-
-
-def _random_colour(rng: np.random.Generator, sat=(0.1, 0.6), val=(0.25, 0.9)) -> np.ndarray:
-    import colorsys
-    return np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(*sat), rng.uniform(*val)), np.float32)
-
-
-def background(rng: np.random.Generator, size: int, box, feet_y: float, avoid_luma: float) -> np.ndarray:
-    """A calm backdrop: wall + floor, a texture, and clutter that stays outside ``box``.
-
-    Drawn at half resolution and scaled up: it is blurred anyway, and this halves its cost.
-    """
-    full = size
-    S = size // 2
-    box = tuple(v / 2 for v in box)
-    feet_y = feet_y / 2
-    kind = rng.choice(["studio", "street", "interior", "park"], p=[0.2, 0.35, 0.25, 0.2])
-    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
-    wall = _random_colour(rng)
-    floor = _random_colour(rng, (0.05, 0.4), (0.2, 0.8))
-    if kind == "park":
-        wall = np.array([0.55, 0.7, 0.85], np.float32) * rng.uniform(0.8, 1.1)
-        floor = np.array([0.35, 0.5, 0.3], np.float32) * rng.uniform(0.8, 1.2)
-    horizon = (feet_y / S) - rng.uniform(0.08, 0.3)
-    t = np.clip((yy - horizon) * S / 3 + 0.5, 0, 1)[..., None]
-    img = wall[None, None] * (1 - t) * (1 + 0.15 * (0.5 - yy[..., None])) + floor[None, None] * t * (0.85 + 0.3 * yy[..., None])
-    # Texture: bricks / panels on the wall, tiles or noise on the floor.
-    tex = rng.random()
-    if kind == "street" and tex < 0.6:
-        bh = rng.uniform(0.035, 0.06)
-        row = np.floor(yy / bh)
-        bx = (xx + (row % 2) * bh) / (2 * bh)
-        mortar = ((yy / bh) % 1 < 0.12) | ((bx % 1) < 0.06)
-        img = img * (1 - 0.12 * (mortar & (t[..., 0] < 0.5))[..., None])
-    elif kind == "interior" and tex < 0.5:
-        pw = rng.uniform(0.08, 0.2)
-        img = img * (1 - 0.08 * (((xx / pw) % 1) < 0.05) * (t[..., 0] < 0.5))[..., None]
-    img = img * (0.9 + 0.2 * _lowfreq_noise(rng, S, int(rng.integers(3, 9))))[..., None]
-
-    # Clutter: windows, doors, poles, plants, parked things; never inside the person's box.
-    x0, y0, x1, y1 = box
-    pad = 0.06 * S
-    canvas = Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8))
-    d = ImageDraw.Draw(canvas)
-    for _ in range(int(rng.integers(0, 7))):
-        w, hgt = rng.uniform(0.05, 0.3) * S, rng.uniform(0.05, 0.45) * S
-        ox, oy = rng.uniform(-0.1, 1.0) * S, rng.uniform(-0.1, 0.9) * S
-        if not (ox + w < x0 - pad or ox > x1 + pad or oy + hgt < y0 - pad or oy > y1 + pad):
-            continue
-        col = tuple(int(c * 255) for c in _random_colour(rng, (0.2, 0.9), (0.2, 0.95)))
-        if kind == "park" or rng.random() < 0.3:
-            d.ellipse([ox, oy, ox + w, oy + hgt], fill=col)
-        else:
-            d.rectangle([ox, oy, ox + w, oy + hgt], fill=col)
-            if rng.random() < 0.5:  # a window frame
-                d.rectangle([ox, oy, ox + w, oy + hgt], outline=tuple(int(c * 0.6) for c in col), width=3)
-    img = np.asarray(canvas, np.float32) / 255.0
-
-    # Desaturate (FACTS: x0.35-0.75) and keep some contrast to the garment (pale on pale is lost).
-    grey = img @ np.array([0.299, 0.587, 0.114], np.float32)
-    img = grey[..., None] + (img - grey[..., None]) * rng.uniform(0.35, 0.75)
-    mean = float(grey.mean())
-    if abs(mean - avoid_luma) < 0.15:
-        img = img * (0.7 if avoid_luma > 0.45 else 1.35)
-    img = cv2.GaussianBlur(np.clip(img, 0, 1).astype(np.float32), (0, 0), rng.uniform(1.0, 2.5) / 2)
-    return cv2.resize(img, (full, full), interpolation=cv2.INTER_LINEAR)
-
-
 def _bag(rng: np.random.Generator, kps: dict, h: float, size: int):
     """A handbag hanging at one hip from a shoulder strap: a partial occluder (mask, colour)."""
     side = "left" if rng.random() < 0.5 else "right"
@@ -121,34 +61,8 @@ def _bag(rng: np.random.Generator, kps: dict, h: float, size: int):
     d.rounded_rectangle([(cx - bw / 2) * 2, (cy - bh / 2) * 2, (cx + bw / 2) * 2, (cy + bh / 2) * 2],
                         radius=int(0.15 * h * 2), fill=255)
     m = np.asarray(img.reduce(2), np.float32) / 255
-    col = _random_colour(rng, (0.1, 0.5), (0.15, 0.7))
+    col = random_colour(rng, (0.1, 0.5), (0.15, 0.7))
     return m, col
-
-
-def compose_photo(person: PersonLayer, rng: np.random.Generator, size: int):
-    """Person + background + lighting + occluder + camera -> (PIL pre-JPEG, mask, keypoints, quality)."""
-    S = size
-    rgb, alpha, kps = _perspective(person, rng, S)
-    h = person.head
-    if rng.random() < 0.18:
-        bag_m, bag_c = _bag(rng, kps, h, S)
-        shade = 0.8 + 0.2 * cv2.GaussianBlur(bag_m, (0, 0), h * 0.15)
-        rgb = rgb * (1 - bag_m[..., None]) + bag_c[None, None] * (bag_m * shade)[..., None]
-        alpha = alpha + bag_m * (1 - alpha)
-    ys, xs = np.nonzero(alpha > 0.5)
-    box = (xs.min(), ys.min(), xs.max(), ys.max())
-    feet_y = max(kps["left_ankle"][1], kps["right_ankle"][1]) + 0.3 * h
-    bg = background(rng, S, box, feet_y, person.garment_luma)
-
-    bg = contact_shadow(bg, rng, kps, feet_y, h)
-    img = lighting(bg * (1 - alpha[..., None]) + rgb, rng)
-    # Camera: lens blur, sensor noise; the JPEG quality is returned for the single real encode.
-    if rng.random() < 0.5:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.8))
-    img = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(rng.uniform(1.0, 4.0) / 255)
-    out = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
-    quality = int(rng.integers(60, 91))
-    return out, np.clip(alpha, 0, 1).astype(np.float32), kps, quality
 
 
 def contact_shadow(bg: np.ndarray, rng: np.random.Generator, kps: dict, feet_y: float, h: float) -> np.ndarray:
@@ -170,3 +84,97 @@ def lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
     ramp = 1 + rng.uniform(-0.12, 0.12) * ((xx - 0.5) * math.cos(th) + (yy - 0.5) * math.sin(th)) * 2
     return img * gain[None, None] * ramp[..., None]
+
+def choose_treatment(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    """none, greyscale, or a named white-balance cast (``colour cast:warm``), drawn with ``weights``."""
+    kind = str(rng.choice(list(weights), p=list(weights.values())))
+    return f"colour cast:{rng.choice(list(CASTS))}" if kind == "colour cast" else kind
+
+
+def apply_treatment(img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """The treatment ``kind`` (from ``choose_treatment``) applied to a float RGB image."""
+    if kind == "greyscale":
+        grey = img @ LUMA
+        return np.repeat(grey[..., None], 3, axis=2)
+    if kind.startswith("colour cast:"):
+        gains = 1 + (np.array(CASTS[kind.split(":", 1)[1]], np.float32) - 1) * rng.uniform(0.5, 1.0)
+        return img * gains[None, None]
+    return img
+
+
+def _region_luma(bg: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, box) -> tuple[float, float] | None:
+    """(person luminance, backdrop luminance) inside ``box`` (x0, y0, x1, y1); rgb is premultiplied by alpha."""
+    S = alpha.shape[0]
+    x0, y0, x1, y1 = (int(np.clip(v, 0, S)) for v in box)
+    a = alpha[y0:y1, x0:x1]
+    if a.sum() < 4 or (1 - a).sum() < 4:
+        return None
+    person = float((rgb[y0:y1, x0:x1] @ LUMA).sum() / a.sum())
+    around = float(((bg[y0:y1, x0:x1] @ LUMA) * (1 - a)).sum() / (1 - a).sum())
+    return person, around
+
+
+def _separate_in_grey(bg: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, kps: dict, h: float) -> np.ndarray:
+    """Greyscale takes away the hue that tells a person from the wall behind them: mediapipe then misses dark faces on
+    mid-grey backdrops (pose 0.79 on greyscale photos, measured) and grey clothes melt into grey walls (mask IoU 0.72).
+    Scale the backdrop's brightness so the head and the body each differ from what is around them by at least 0.2 in
+    luminance where a gain allows it (a photographer would not take the photo otherwise)."""
+    nx, ny = kps["nose"]
+    ys, xs = np.nonzero(alpha > 0.5)
+    regions = [_region_luma(bg, rgb, alpha, (nx - h, ny - h, nx + h, ny + 0.6 * h)),
+               _region_luma(bg, rgb, alpha, (xs.min() - 0.3 * h, ys.min(), xs.max() + 0.3 * h, ys.max()))]
+    regions = [r for r in regions if r is not None]
+    if not regions:
+        return bg
+
+    def margin(gain: float) -> float:
+        return min(abs(min(around * gain, 1.0) - person) for person, around in regions)
+
+    gains = (1.0, 0.55, 0.7, 0.85, 1.2, 1.45, 1.75)
+    good = [g for g in gains if margin(g) >= 0.2]
+    gain = good[0] if good else max(gains, key=margin)
+    return bg if gain == 1.0 else np.clip(bg * gain, 0, 1)
+
+def _sensor_noise(img: np.ndarray, rng: np.random.Generator, mono: bool, strength_first: bool) -> np.ndarray:
+    """Gaussian sensor noise of a seeded strength; a monochrome sensor's noise is monochrome too (a greyscale photo's
+    file stays exactly grey). ``strength_first``: the version's draw order (the files depend on it)."""
+    shape = img.shape[:2] if mono else img.shape
+    if strength_first:
+        sigma = np.float32(rng.uniform(1.0, 4.0) / 255)
+        noise = rng.standard_normal(shape, dtype=np.float32)
+    else:
+        noise = rng.standard_normal(shape, dtype=np.float32)
+        sigma = np.float32(rng.uniform(1.0, 4.0) / 255)
+    return img + (noise[..., None] if mono else noise) * sigma
+
+
+def compose_photo(person: PersonLayer, rng: np.random.Generator, size: int, data_version: int = 1):
+    """Person + backdrop + lighting + occluder + camera (+ treatment), as data version ``data_version`` draws them ->
+    (PIL pre-JPEG, mask, keypoints, JPEG quality, meta {"background", "treatment"})."""
+    version = version_of(data_version)
+    S = size
+    rgb, alpha, kps = _perspective(person, rng, S)
+    h = person.head
+    if rng.random() < version.bag_share:
+        bag_m, bag_c = _bag(rng, kps, h, S)
+        shade = 0.8 + 0.2 * cv2.GaussianBlur(bag_m, (0, 0), h * 0.15)
+        rgb = rgb * (1 - bag_m[..., None]) + bag_c[None, None] * (bag_m * shade)[..., None]
+        alpha = alpha + bag_m * (1 - alpha)
+    ys, xs = np.nonzero(alpha > 0.5)
+    box = (xs.min(), ys.min(), xs.max(), ys.max())
+    feet_y = max(kps["left_ankle"][1], kps["right_ankle"][1]) + 0.3 * h
+    treatment = choose_treatment(rng, version.treatment_weights) if version.treatment_weights else "none"
+    bg, background = BACKDROPS[version.backdrop](rng, S, box, feet_y, person.garment_luma)
+    if treatment == "greyscale":
+        bg = _separate_in_grey(bg, rgb, alpha, kps, h)
+
+    bg = contact_shadow(bg, rng, kps, feet_y, h)
+    img = lighting(bg * (1 - alpha[..., None]) + rgb, rng)
+    img = apply_treatment(img, treatment, rng)
+    # Camera: lens blur, sensor noise; the JPEG quality is returned for the single real encode.
+    if rng.random() < 0.5:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.8))
+    img = _sensor_noise(img, rng, mono=treatment == "greyscale", strength_first=version.noise_strength_first)
+    out = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
+    quality = int(rng.integers(60, 91))
+    return out, np.clip(alpha, 0, 1).astype(np.float32), kps, quality, {"background": background, "treatment": treatment}

@@ -2,6 +2,7 @@
 from django import template
 
 from marketplace.catalogue.display import display_title, price_text
+from marketplace.pages.progress import job_progress
 
 register = template.Library()
 
@@ -31,6 +32,4 @@ def duration(ms) -> str:
 @register.filter
 def progress(job):
     """`{% with p=job|progress %}`: the job's state in words and its stages (marketplace.pages.progress)."""
-    from marketplace.pages.progress import job_progress
-
     return job_progress(job)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from marketplace.jobs.services import reindex_start
+from marketplace.catalogue.services import reindex_start
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ import uuid
 from django.core.management.base import BaseCommand
 
 from marketplace.jobs.models import TrainingRun
-from workers.training import run_training
+from workers.stages.training import run_training
 
 
 class Command(BaseCommand):
