@@ -265,48 +265,18 @@ CELERY_BEAT_SCHEDULE = {
                          "options": {"queue": QUEUE_INDEX, "expires": 10 * JOB_SWEEP_SECONDS}},
 }
 
-# --- Jobs -----------------------------------------------------------------------------------------------------
-# A stage's claim lease. Short, because a heartbeat thread renews it every quarter while the stage runs: a killed
-# worker's job is published again by the sweeper within this plus JOB_SWEEP_SECONDS, not after the broker's
-# visibility timeout (minutes).
-JOB_LEASE_SECONDS = env.JOB_LEASE_SECONDS
-# A job still pending this long after its publish is published again (the publish failed: broker down).
-JOB_REPUBLISH_AFTER_SECONDS = env.JOB_REPUBLISH_AFTER_SECONDS
-JOB_MAX_ATTEMPTS = env.JOB_MAX_ATTEMPTS
-# The longest `GET /api/jobs/{id}/?wait=S` may hold a web thread waiting for the job to end (jobs.job_events).
-JOB_WAIT_MAX_SECONDS = env.JOB_WAIT_MAX_SECONDS
-TRAINING_LEASE_SECONDS = env.TRAINING_LEASE_SECONDS
-# A re-index run's lease, renewed by each build batch (a batch of 1,000 stock images takes seconds to a minute).
-REINDEX_LEASE_SECONDS = env.REINDEX_LEASE_SECONDS
-# Procedural training data made when a run names no `data` manifest (workers.stages.training.default_manifest).
-TRAINING_SYNTH_ITEMS = env.TRAINING_SYNTH_ITEMS
-TRAINING_SYNTH_PHOTOS = env.TRAINING_SYNTH_PHOTOS
+# --- Jobs, the photo pipeline, machine learning (the last read by workers only) -------------------------------
+# The configuration's values as they are: each is documented once, in marketplace/config.py.
+PASSED_THROUGH = (
+    "JOB_LEASE_SECONDS", "JOB_REPUBLISH_AFTER_SECONDS", "JOB_MAX_ATTEMPTS", "JOB_WAIT_MAX_SECONDS",
+    "TRAINING_LEASE_SECONDS", "REINDEX_LEASE_SECONDS", "TRAINING_SYNTH_ITEMS", "TRAINING_SYNTH_PHOTOS",
+    "PIPELINE_FAULT_DELAY_S", "GPU_BATCH_MAX", "GPU_BATCH_WAIT_MS", "PREPROCESS_SEPARATE",
+    "SEARCH_IN_MODEL_WORKER", "VECTOR_INDEX_URI", "MODEL_DIR", "TRAINING_DATA_DIR",
+    "ML_DEVICE",
+)
+globals().update({name: getattr(env, name) for name in PASSED_THROUGH})
 SUGGESTIONS_PER_PHOTO = 8
 RECOMMENDATIONS_PER_QUERY = 12
-# Fault injection for the crash-recovery tests and demos: seconds a generate task sleeps mid-stage. Always 0 in production.
-PIPELINE_FAULT_DELAY_S = env.PIPELINE_FAULT_DELAY_S
-# Micro-batching in the generate stage (workers.stages.generate): a worker takes up to GPU_BATCH_MAX waiting photo jobs at
-# once and runs the generators and the embedding on them as one batch (12 ms an image at batch 1, 3.8 ms at 16 on
-# CPU; on a GPU batching is where throughput comes from; with two model workers on 2 cores, 20 concurrent uploads
-# went through at 83 % of cores / per-photo compute with batches of 8 and 87 % with 16, bench/bench_pipeline.py).
-# GPU_BATCH_WAIT_MS caps how long the batch's first photo waits for others to arrive: 0 takes only what is already
-# queued, so a photo alone is never held back.
-GPU_BATCH_MAX = env.GPU_BATCH_MAX
-GPU_BATCH_WAIT_MS = env.GPU_BATCH_WAIT_MS
-# Preprocessing (mediapipe, CPU only) in its own stage on QUEUE_CPU, so that on a GPU machine several CPU worker
-# processes feed one batched generator worker. Off in the embedded default: one worker does both, no extra hop.
-PREPROCESS_SEPARATE = env.PREPROCESS_SEPARATE
-# The model worker searches the catalogue itself, right after generating (workers.in_place_search.find_in_place), through
-# the Milvus server or, embedded, the index worker's milvus-lite server (workers.index_endpoint); only when it cannot
-# does it hand the jobs to the index worker by a second task. Off: every search goes through the index worker.
-SEARCH_IN_MODEL_WORKER = env.SEARCH_IN_MODEL_WORKER
-
-# --- Machine learning (read by workers only) ------------------------------------------------------------------
-# Not named MILVUS_URI: pymilvus reads that variable itself at import and rejects a milvus-lite file path.
-VECTOR_INDEX_URI = env.VECTOR_INDEX_URI
-MODEL_DIR = env.MODEL_DIR
-TRAINING_DATA_DIR = env.TRAINING_DATA_DIR
-ML_DEVICE = env.ML_DEVICE
 
 LOGGING = {
     "version": 1,
