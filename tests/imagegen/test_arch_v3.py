@@ -192,3 +192,17 @@ def test_the_perceptual_term_is_zero_for_the_truth_and_stays_frozen():
     assert not any(p.requires_grad for p in perc.parameters())
     perc.train()
     assert not perc.training  # frozen ImageNet batch-norm statistics, whatever the trainer sets
+
+
+def test_the_committed_v3_milestone_loads_and_generates_at_128px():
+    """A fresh machine continues training from this file (`--init`), so it must load as the v3 architecture."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "imagegen" / "checkpoints" / "v3_milestone.pt"
+    ckpt = load_checkpoint(path)
+    assert ckpt.config.arch == "v3" and ckpt.config.image_size == 128 and ckpt.stored_dtype == "float16"
+    assert path.stat().st_size <= 25 * 2 ** 20
+    gen = StockImageGenerator.from_checkpoint(path, device="cpu")
+    photo = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    g1, g2 = gen.forward_preprocessed(photo, "top")
+    assert g2.shape == (1, 3, 128, 128) and torch.isfinite(g2).all() and float(g2.std()) > 0.01
