@@ -312,17 +312,22 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor, garment: torch.Tensor | None = None) -> torch.Tensor:
         """``garment``: LongTensor [N] of embedding rows (``GANConfig.garment_indices``); required when the
         network is conditioned, ignored when it is not."""
+        return self.forward_with_bottleneck(x, garment)[0]
+
+    def forward_with_bottleneck(self, x: torch.Tensor, garment: torch.Tensor | None = None
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(output, the innermost feature map): a warping G1 reads its global transform off the bottleneck."""
         garment = garment if self.n_garments else None
         skips = []
         for block in self.down:
             x = run_block(block, x, garment)
             skips.append(x)
-        skips.pop()  # the bottleneck itself is the decoder's input, not a skip
+        bottleneck = skips.pop()  # the decoder's input, not a skip
         for block in self.up:
             x = run_block(block, x, garment)
             if skips:
                 x = torch.cat([x, skips.pop()], dim=1)
-        return x
+        return x, bottleneck
 
 
 class PatchDiscriminator(nn.Module):

@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imagegen.conditioning import run_block
 
 
 def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -86,18 +85,7 @@ class FlowGenerator(nn.Module):
     def parts(self, x: torch.Tensor, garment: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``out`` (G1's image) and its pieces: ``warped``, ``visibility`` [N,1,H,W], ``residual``, ``flow``
         [N,H,W,2] (the per-pixel part), ``grid`` [N,H,W,2] (what was sampled) and ``theta`` [N,2,3]."""
-        unet = self.unet
-        garment = garment if unet.n_garments else None
-        h = x
-        skips = []
-        for block in unet.down:
-            h = run_block(block, h, garment)
-            skips.append(h)
-        bottleneck = skips.pop()
-        for block in unet.up:
-            h = run_block(block, h, garment)
-            if skips:
-                h = torch.cat([h, skips.pop()], dim=1)
+        h, bottleneck = self.unet.forward_with_bottleneck(x, garment)
         raw = h.float()
         n, _, height, width = x.shape
         eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=x.device)
