@@ -39,7 +39,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Bilinear sample of ``image`` [N, C, H, W] (in [-1, 1]) at ``grid`` [N, H', W', 2] (normalised x, y),
     white (1.0) wherever the grid points outside the image: the preprocessed photo is a person on white, so what
